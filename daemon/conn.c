@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: MIT */
+/* One connection: its reads and writes, and the close paths that make TCP's states visible.
+ *
+ * Who closes first decides the path (RFC 793 figure 6):
+ *   peer first:   ESTABLISHED -> CLOSE_WAIT -> LAST_ACK -> CLOSED
+ *   daemon first: ESTABLISHED -> FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT -> CLOSED
+ * Every step is checked against the kernel: TCP_INFO while the fd is open, sock_diag for the
+ * 4-tuple after it is closed (TIME_WAIT outlives the fd by 60 s). A step the kernel passed too
+ * fast to see is logged as inferred; a step the kernel contradicts is never logged. */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <systemd/sd-id128.h>
+
+#include "kernel-tcp.h"
+#include "macro.h"
+#include "tcpedud.h"
+
+#define LINGER_POLL_MIN_USEC (10 * USEC_PER_MSEC)
+#define LINGER_POLL_MAX_USEC (1 * USEC_PER_SEC)
+
+static void conn_finish(Conn *c, const char *note);
+
+const char *conn_peer_string(const Conn *c, char *buf, size_t size) {
+        return sockaddr_format(&c->peer.sa, buf, size);
+}
+
+static size_t outbuf_len(const OutBuf *o) {
+        return o ? o->end - o->start : 0;
+}
+
+/* ---- state tracking and the journal ---- */
+
+static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason,
+                           uint64_t duration) {
+        Manager *m = c->server->manager;
+        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
+        LogEntry e;
+
+        log_entry_init(&e, LOG_INFO, MID_TRANSITION);
+        log_entry_add(&e, "MESSAGE", "Connection %s: %s -> %s", c->id, tcp_state_to_string(from), tcp_state_to_string(to));
+        log_entry_add(&e, "TCPEDU_EVENT", "transition");
+        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+        log_entry_add(&e, "TCPEDU_ROLE", "server");
+        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
+        log_entry_add(&e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
+        log_entry_add(&e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
+        log_entry_add(&e, "TCPEDU_OLD_STATE", "%s", tcp_state_to_string(from));
+        log_entry_add(&e, "TCPEDU_NEW_STATE", "%s", tcp_state_to_string(to));
+        if (kstate > 0) {
+                log_entry_add(&e, "TCPEDU_KERNEL_STATE", "%s", tcp_kernel_state_to_string(kstate));
+                log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia);
+        } else if (kvia)
+                log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia); /* sock_diag: the kernel has no such socket */
+        log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
+        log_entry_add(&e, "TCPEDU_STATE_DURATION_USEC", "%" PRIu64, duration);
+        if (reason)
+                log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
+        journal_submit(m->journal, &e);
+}
+
+static void timeline_add(Conn *c, TcpState s, StateSource src, uint64_t now) {
+        /* The longest server path has 7 states; keep the last slot for the final state regardless. */
+        unsigned i = c->n_timeline < CONN_TIMELINE_MAX ? c->n_timeline++ : CONN_TIMELINE_MAX - 1;
+        c->timeline[i] = (TimelineEntry){ .usec = now, .state = (uint8_t)s, .source = (uint8_t)src };
+}
+
+/* Move to 'to' along the shortest legal path; the steps before the last are inferred. */
+static void conn_set_state(Conn *c, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason) {
+        Manager *m = c->server->manager;
+        TcpState path[8];
+        int n;
+
+        if (to < 0 || to == c->state)
+                return;
+        /* Reset edges only when nothing orderly leads there. */
+        n = tcp_state_path(c->state, to, false, path, ELEMENTSOF(path));
+        if (n < 0)
+                n = tcp_state_path(c->state, to, true, path, ELEMENTSOF(path));
+        if (n < 0) {
+                log_msg(m, LOG_ERR, NULL, "BUG: connection %s: no legal transition %s -> %s", c->id, tcp_state_to_string(c->state),
+                        tcp_state_to_string(to));
+                return;
+        }
+        uint64_t now = now_usec(m, CLOCK_REALTIME);
+        for (int i = 0; i < n; i++) {
+                StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
+                uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
+                if (m->log_transitions == LOG_TRANSITIONS_ALL)
+                        log_transition(c, c->state, path[i], step_src, kstate, kvia, reason, now > since ? now - since : 0);
+                timeline_add(c, path[i], step_src, now);
+                c->state = path[i];
+                m->transitions++;
+        }
+}
+
+/* Ask TCP_INFO and follow it. */
+static void conn_observe(Conn *c, const char *reason) {
+        int k = tcp_kernel_state(c->fd);
+        if (k <= 0)
+                return;
+        conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason);
+}
+
+static void log_connect(Conn *c) {
+        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
+        LogEntry e;
+
+        log_entry_init(&e, LOG_INFO, MID_CONNECT);
+        log_entry_add(&e, "MESSAGE", "New connection from %s to %s (server %s, ID: %s)", sockaddr_format(&c->peer.sa, peer, sizeof(peer)),
+                      sockaddr_format(&c->local.sa, local, sizeof(local)), c->server->cfg.name, c->id);
+        log_entry_add(&e, "TCPEDU_EVENT", "connect");
+        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+        log_entry_add(&e, "TCPEDU_ROLE", "server");
+        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
+        log_entry_add(&e, "TCPEDU_PEER", "%s", peer);
+        log_entry_add(&e, "TCPEDU_LOCAL", "%s", local);
+        journal_submit(c->server->manager->journal, &e);
+}
+
+static void log_disconnect(Conn *c) {
+        Manager *m = c->server->manager;
+        char peer[SOCKADDR_STR_MAX];
+        LogEntry e;
+        uint64_t lasted = now_usec(m, CLOCK_REALTIME) - c->timeline[0].usec;
+
+        log_entry_init(&e, LOG_INFO, MID_DISCONNECT);
+        log_entry_add(&e, "MESSAGE",
+                      "Connection %s from %s closed (%s): %" PRIu64 " bytes in, %" PRIu64 " out, %" PRIu64 ".%03" PRIu64 " s", c->id,
+                      sockaddr_format(&c->peer.sa, peer, sizeof(peer)), c->close_reason ? c->close_reason : "closed", c->bytes_in,
+                      c->bytes_out, lasted / USEC_PER_SEC, lasted % USEC_PER_SEC / 1000);
+        log_entry_add(&e, "TCPEDU_EVENT", "disconnect");
+        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+        log_entry_add(&e, "TCPEDU_ROLE", "server");
+        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
+        log_entry_add(&e, "TCPEDU_PEER", "%s", peer);
+        log_entry_add(&e, "TCPEDU_STATE", "%s", tcp_state_to_string(c->state));
+        log_entry_add(&e, "TCPEDU_REASON", "%s", c->close_reason ? c->close_reason : "closed");
+        log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
+        log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
+        log_entry_add(&e, "TCPEDU_DURATION_USEC", "%" PRIu64, lasted);
+        journal_submit(m->journal, &e);
+}
+
+static void log_summary(Conn *c, const char *note) {
+        Manager *m = c->server->manager;
+        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX], path[512], msg[1024], durs[256];
+        size_t pl = 0, ml = 0, dl = 0;
+        LogEntry e;
+
+        path[0] = msg[0] = durs[0] = 0;
+        for (unsigned i = 0; i < c->n_timeline; i++) {
+                const char *name = tcp_state_to_string(c->timeline[i].state);
+                pl += (size_t)snprintf(path + pl, sizeof(path) - MIN(pl, sizeof(path)), "%s%s", i ? " " : "", name);
+                if (i + 1 < c->n_timeline) {
+                        uint64_t d = c->timeline[i + 1].usec - c->timeline[i].usec;
+                        ml += (size_t)snprintf(msg + ml, sizeof(msg) - MIN(ml, sizeof(msg)), "%s (%" PRIu64 ".%06" PRIu64 " s) -> ", name,
+                                               d / USEC_PER_SEC, d % USEC_PER_SEC);
+                        dl += (size_t)snprintf(durs + dl, sizeof(durs) - MIN(dl, sizeof(durs)), "%s%" PRIu64, i ? " " : "", d);
+                } else
+                        ml += (size_t)snprintf(msg + ml, sizeof(msg) - MIN(ml, sizeof(msg)), "%s", name);
+        }
+        log_entry_init(&e, LOG_INFO, MID_SUMMARY);
+        log_entry_add(&e, "MESSAGE", "Connection %s: %s%s%s", c->id, msg, note ? "; " : "", note ? note : "");
+        log_entry_add(&e, "TCPEDU_EVENT", "summary");
+        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+        log_entry_add(&e, "TCPEDU_ROLE", "server");
+        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
+        log_entry_add(&e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
+        log_entry_add(&e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
+        log_entry_add(&e, "TCPEDU_PATH", "%s", path);
+        log_entry_add(&e, "TCPEDU_PATH_DURATIONS_USEC", "%s", durs);
+        log_entry_add(&e, "TCPEDU_REASON", "%s", c->close_reason ? c->close_reason : "closed");
+        if (note)
+                log_entry_add(&e, "TCPEDU_NOTE", "%s", note);
+        log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
+        log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
+        journal_submit(m->journal, &e);
+}
+
+/* ---- epoll interest ---- */
+
+static bool conn_wants_read(const Conn *c) {
+        return c->fd >= 0 && !c->peer_eof && (c->shut_wr || outbuf_len(c->out) < c->server->cfg.buffer_size);
+}
+
+static void conn_update_events(Conn *c) {
+        uint32_t want = (conn_wants_read(c) ? EPOLLIN : 0) | (outbuf_len(c->out) ? EPOLLOUT : 0);
+        if (c->fd < 0 || want == c->events)
+                return;
+        struct epoll_event ev = { .events = want, .data.ptr = c };
+        if (epoll_ctl(c->server->manager->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+                c->events = want;
+}
+
+/* ---- lifecycle ---- */
+
+static void conn_timer_stop(Conn *c) {
+        c->timer = sd_event_source_disable_unref(c->timer);
+}
+
+static int conn_timer_start(Conn *c, uint64_t usec, sd_event_time_handler_t cb) {
+        Manager *m = c->server->manager;
+        if (c->timer) {
+                sd_event_source_set_time(c->timer, usec);
+                return sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time(m->event, &c->timer, CLOCK_MONOTONIC, usec, 10 * USEC_PER_MSEC, cb, c);
+}
+
+/* The fd goes away; the kernel may keep the 4-tuple (TIME_WAIT, LAST_ACK) for a while. */
+static void conn_close_fd(Conn *c, bool reset) {
+        if (c->fd < 0)
+                return;
+        if (reset) {
+                struct linger l = { .l_onoff = 1, .l_linger = 0 };
+                (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        /* close() removes the fd from the epoll set. */
+        c->fd = safe_close(c->fd);
+        c->events = 0;
+}
+
+/* The connection stops counting against limits and its server type hears of it. */
+static void conn_detach(Conn *c) {
+        Server *s = c->server;
+        Manager *m = s->manager;
+
+        if (!c->counted)
+                return;
+        c->counted = false;
+        conn_timer_stop(c);
+        list_remove(&c->node);
+        s->n_conns--;
+        m->n_conns--;
+        server_ip_release(s, &c->peer.sa);
+        free(c->out);
+        c->out = NULL;
+        if (s->vt->on_disconnect)
+                s->vt->on_disconnect(c);
+        if (m->log_transitions == LOG_TRANSITIONS_ALL)
+                log_disconnect(c);
+        manager_conn_gone(m);
+}
+
+static int linger_check(sd_event_source *source, uint64_t usec, void *userdata);
+
+/* Watch the kernel's socket for this 4-tuple until it is gone, without a busy loop: TIME_WAIT
+ * reports when its timer expires, so the first check is then; other states back off to 1 s. */
+static void conn_linger(Conn *c, uint32_t expires_ms) {
+        Manager *m = c->server->manager;
+        uint64_t delay;
+
+        if (m->stopping) {
+                conn_finish(c, "daemon stopped before the kernel released the connection");
+                return;
+        }
+        if (m->n_lingering >= LINGER_MAX) {
+                m->lingering_untracked++;
+                conn_finish(c, "end not tracked: too many connections lingering in the kernel");
+                return;
+        }
+        list_remove(&c->node);
+        list_append(&m->lingering, &c->node);
+        c->lingering = true;
+        m->n_lingering++;
+        delay = expires_ms ? (uint64_t)expires_ms * USEC_PER_MSEC + 20 * USEC_PER_MSEC : LINGER_POLL_MIN_USEC;
+        if (conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + delay, linger_check) < 0)
+                conn_finish(c, "end not tracked: no timer");
+}
+
+static int linger_check(sd_event_source *source, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+        Manager *m = c->server->manager;
+        SockDiagResult d;
+        (void)source;
+
+        int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
+        if (r == -ENOENT || (r == 0 && c->diag_cookie && d.cookie != c->diag_cookie)) {
+                const char *why = c->state == TCP_STATE_TIME_WAIT ? "TIME_WAIT timer expired" : "final ACK received";
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", why);
+                conn_finish(c, NULL);
+                return 0;
+        }
+        if (r < 0) {
+                conn_finish(c, "end not tracked: sock_diag failed");
+                return 0;
+        }
+        c->diag_cookie = d.cookie;
+        conn_set_state(c, tcp_state_from_kernel(d.state), STATE_SOURCE_KERNEL, d.state, "sock_diag", NULL);
+        uint64_t delay = d.timer_ms ? (uint64_t)d.timer_ms * USEC_PER_MSEC + 20 * USEC_PER_MSEC
+                                    : MIN(LINGER_POLL_MIN_USEC << MIN(c->watch_checks, 7u), LINGER_POLL_MAX_USEC);
+        c->watch_checks++;
+        if (conn_timer_start(c, usec + delay, linger_check) < 0)
+                conn_finish(c, "end not tracked: no timer");
+        return 0;
+}
+
+/* The end: the kernel no longer has the connection (or we stopped watching). Freed later. */
+static void conn_finish(Conn *c, const char *note) {
+        Manager *m = c->server->manager;
+
+        if (c->dead)
+                return;
+        conn_close_fd(c, false);
+        conn_detach(c);
+        conn_timer_stop(c);
+        if (m->log_transitions == LOG_TRANSITIONS_SUMMARY)
+                log_summary(c, note);
+        if (c->lingering) {
+                c->lingering = false;
+                m->n_lingering--;
+        }
+        list_remove(&c->node);
+        c->dead = true;
+        list_append(&m->dead, &c->node);
+        manager_schedule_gc(m);
+}
+
+void conn_forget(Conn *c, const char *reason) {
+        conn_finish(c, reason);
+}
+
+void conn_free(Conn *c) {
+        if (!c)
+                return;
+        conn_timer_stop(c);
+        safe_close(c->fd);
+        free(c->out);
+        list_remove(&c->node);
+        server_unref(c->server);
+        free(c);
+}
+
+/* Both FINs have been exchanged; the daemon sent the first one. */
+static void conn_after_both_fins(Conn *c) {
+        Manager *m = c->server->manager;
+        SockDiagResult d;
+
+        int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
+        if (r == 0) {
+                c->diag_cookie = d.cookie;
+                conn_set_state(c, tcp_state_from_kernel(d.state), STATE_SOURCE_KERNEL, d.state, "sock_diag", "FIN received from the peer");
+                conn_close_fd(c, false);
+                conn_detach(c);
+                if (c->state == TCP_STATE_CLOSED)
+                        conn_finish(c, NULL);
+                else
+                        conn_linger(c, d.state == 6 /* TIME_WAIT */ ? d.timer_ms : 0);
+                return;
+        }
+        if (r == -ENOENT) {
+                /* No TIME_WAIT socket: the kernel dropped it at once (e.g. its time-wait table is full). */
+                conn_set_state(c, TCP_STATE_TIME_WAIT, STATE_SOURCE_INFERRED, -1, NULL, "FIN received from the peer");
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", "kernel kept no TIME_WAIT socket");
+                conn_finish(c, NULL);
+                return;
+        }
+        conn_set_state(c, TCP_STATE_TIME_WAIT, STATE_SOURCE_INFERRED, -1, NULL, "FIN received from the peer");
+        conn_finish(c, "end of TIME_WAIT not observable: sock_diag failed");
+}
+
+/* The peer closed first and our output is flushed: send our FIN. */
+static void conn_finish_passive(Conn *c) {
+        if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+                conn_abort(c, "shutdown failed");
+                return;
+        }
+        c->shut_wr = true;
+        int k = tcp_kernel_state(c->fd);
+        conn_set_state(c, k > 0 ? tcp_state_from_kernel(k) : TCP_STATE_LAST_ACK, k > 0 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
+                       "tcp_info", "FIN sent after the peer's");
+        conn_close_fd(c, false);
+        conn_detach(c);
+        if (c->state == TCP_STATE_CLOSED)
+                conn_finish(c, NULL);
+        else
+                conn_linger(c, 0);
+}
+
+static int close_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+        (void)source;
+        (void)usec;
+        if (c->shut_wr)
+                conn_abort(c, "peer did not close within 5 s: reset");
+        else
+                conn_abort(c, "peer did not read its data within 5 s: reset");
+        return 0;
+}
+
+static void conn_enter_closing(Conn *c) {
+        Manager *m = c->server->manager;
+        list_remove(&c->node);
+        list_append(&m->closing, &c->node);
+        if (conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + CONN_CLOSE_TIMEOUT_USEC, close_deadline) < 0)
+                conn_abort(c, "no timer for the close");
+}
+
+static void conn_shutdown_active(Conn *c) {
+        if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+                conn_abort(c, "shutdown failed");
+                return;
+        }
+        c->shut_wr = true;
+        /* On loopback the ACK of our FIN is usually back before we can look: FIN_WAIT_1 then shows as inferred. */
+        conn_observe(c, c->close_reason);
+        conn_update_events(c);
+}
+
+void conn_close(Conn *c, const char *reason) {
+        if (c->fd < 0 || c->dead || c->closing || c->shut_wr)
+                return;
+        c->closing = true;
+        c->close_reason = reason;
+        if (c->peer_eof)
+                return; /* the passive close is already under way */
+        conn_enter_closing(c);
+        if (c->fd < 0)
+                return;
+        if (outbuf_len(c->out)) {
+                c->close_after_flush = true;
+                return;
+        }
+        conn_shutdown_active(c);
+}
+
+void conn_abort(Conn *c, const char *reason) {
+        Manager *m = c->server->manager;
+        SockDiagResult d;
+
+        if (c->fd < 0 || c->dead)
+                return;
+        c->close_reason = reason;
+        conn_close_fd(c, true);
+        int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
+        if (r == -ENOENT)
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", reason);
+        else
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason);
+        conn_finish(c, NULL);
+}
+
+/* A socket error (RST from the peer, timeout): the kernel already closed it. */
+static void conn_on_error(Conn *c, int err) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "%s", err == ECONNRESET ? "connection reset by peer" : strerror(err));
+        c->close_reason = err == ECONNRESET  ? "connection reset by peer"
+                          : err == EPIPE     ? "broken pipe"
+                          : err == ETIMEDOUT ? "timed out"
+                                             : "socket error";
+        int k = tcp_kernel_state(c->fd);
+        if (k > 0)
+                conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason);
+        conn_close_fd(c, false);
+        if (c->state != TCP_STATE_CLOSED)
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason);
+        conn_finish(c, NULL);
+}
+
+static void conn_on_peer_eof(Conn *c) {
+        c->peer_eof = true;
+        if (c->shut_wr) {
+                conn_after_both_fins(c);
+                return;
+        }
+        if (!c->close_reason)
+                c->close_reason = "peer closed";
+        conn_observe(c, "FIN received from the peer");
+        if (outbuf_len(c->out)) {
+                c->close_after_flush = true;
+                conn_update_events(c);
+                if (!c->closing) {
+                        c->closing = true;
+                        conn_enter_closing(c);
+                }
+                return;
+        }
+        conn_finish_passive(c);
+}
+
+static void conn_touch(Conn *c) {
+        Manager *m = c->server->manager;
+        c->last_activity = now_usec(m, CLOCK_MONOTONIC);
+        if (!c->closing)
+                list_move_tail(&c->server->conns, &c->node);
+}
+
+static void conn_on_readable(Conn *c) {
+        Server *s = c->server;
+        Manager *m = s->manager;
+
+        for (int i = 0; i < READS_PER_WAKEUP; i++) {
+                size_t want = sizeof(m->read_buf), pending = outbuf_len(c->out);
+                if (!c->shut_wr && pending) {
+                        if (pending >= s->cfg.buffer_size)
+                                break; /* backpressure: conn_update_events() drops EPOLLIN */
+                        want = MIN(want, s->cfg.buffer_size - pending);
+                }
+                ssize_t n = recv(c->fd, m->read_buf, want, 0);
+                if (n > 0) {
+                        c->bytes_in += (size_t)n;
+                        s->bytes_in += (size_t)n;
+                        conn_touch(c);
+                        if (!c->shut_wr && !c->closing)
+                                s->vt->on_data(c, m->read_buf, (size_t)n);
+                        if (c->fd < 0 || c->dead)
+                                return;
+                        if ((size_t)n < want)
+                                break; /* drained: level-triggered epoll tells us when more arrives */
+                        continue;
+                }
+                if (n == 0) {
+                        conn_on_peer_eof(c);
+                        return;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN)
+                        break;
+                conn_on_error(c, errno);
+                return;
+        }
+        conn_update_events(c);
+}
+
+static void conn_on_writable(Conn *c) {
+        Server *s = c->server;
+        OutBuf *o = c->out;
+
+        while (o && o->start < o->end) {
+                ssize_t n = send(c->fd, o->data + o->start, o->end - o->start, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return;
+                        conn_on_error(c, errno);
+                        return;
+                }
+                o->start += (size_t)n;
+                c->bytes_out += (size_t)n;
+                s->bytes_out += (size_t)n;
+        }
+        free(c->out);
+        c->out = NULL;
+        if (c->close_after_flush) {
+                c->close_after_flush = false;
+                if (c->peer_eof)
+                        conn_finish_passive(c);
+                else
+                        conn_shutdown_active(c);
+                return;
+        }
+        conn_update_events(c);
+}
+
+void conn_handle_events(Conn *c, uint32_t events) {
+        if (c->dead || c->fd < 0)
+                return;
+        if (events & EPOLLERR) {
+                int err = 0;
+                socklen_t len = sizeof(err);
+                if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+                        conn_on_error(c, err);
+                        return;
+                }
+        }
+        if (events & EPOLLOUT)
+                conn_on_writable(c);
+        if (c->fd < 0 || c->dead)
+                return;
+        if (events & (EPOLLIN | EPOLLHUP)) {
+                if (!c->peer_eof)
+                        conn_on_readable(c);
+                else if (events & EPOLLHUP)
+                        conn_on_error(c, EPIPE); /* both directions are shut and we still hold output */
+        }
+}
+
+int conn_send(Conn *c, const void *data, size_t len) {
+        Server *s = c->server;
+        const uint8_t *p = data;
+
+        if (c->fd < 0 || c->dead || c->shut_wr)
+                return -EPIPE;
+        if (!outbuf_len(c->out)) {
+                ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno != EAGAIN && errno != EINTR) {
+                                int err = errno;
+                                conn_on_error(c, err);
+                                return -err;
+                        }
+                        n = 0;
+                }
+                c->bytes_out += (size_t)n;
+                s->bytes_out += (size_t)n;
+                p += n;
+                len -= (size_t)n;
+                if (len == 0)
+                        return 0;
+        }
+        /* Partial write: only now does this connection get an output buffer. */
+        OutBuf *o = c->out;
+        size_t have = outbuf_len(o);
+        if (!o || o->end + len > o->cap) {
+                size_t cap = MAX((size_t)4096, have + len);
+                if (o && o->start > 0 && have + len <= o->cap) {
+                        memmove(o->data, o->data + o->start, have);
+                        o->end = have;
+                        o->start = 0;
+                } else {
+                        if (o && cap < o->cap * 2)
+                                cap = o->cap * 2;
+                        OutBuf *n = malloc(sizeof(OutBuf) + cap);
+                        if (!n) {
+                                conn_abort(c, "out of memory for output");
+                                return -ENOMEM;
+                        }
+                        if (have)
+                                memcpy(n->data, o->data + o->start, have);
+                        n->start = 0;
+                        n->end = have;
+                        n->cap = cap;
+                        free(o);
+                        c->out = o = n;
+                }
+        }
+        memcpy(o->data + o->end, p, len);
+        o->end += len;
+        conn_update_events(c);
+        return 0;
+}
+
+int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
+        Manager *m = s->manager;
+        sd_id128_t id;
+        socklen_t len = sizeof(SockaddrUnion);
+
+        Conn *c = calloc(1, sizeof(Conn));
+        if (!c)
+                return -ENOMEM;
+        list_init(&c->node);
+        c->fd = fd;
+        c->server = s;
+        c->peer = *peer;
+        if (getsockname(fd, &c->local.sa, &len) < 0) {
+                free(c);
+                return negative_errno();
+        }
+        if (sd_id128_randomize(&id) < 0)
+                memset(&id, 0, sizeof(id));
+        id_format(id.bytes, c->id);
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+
+        c->events = EPOLLIN;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                int r = negative_errno();
+                free(c);
+                return r;
+        }
+        s->refs++;
+        c->counted = true;
+        s->n_conns++;
+        m->n_conns++;
+        s->accepted++;
+        c->last_activity = now_usec(m, CLOCK_MONOTONIC);
+        list_append(&s->conns, &c->node);
+
+        /* The kernel finished the handshake before accept() returned: SYN_RECEIVED is inferred. */
+        c->state = TCP_STATE_SYN_RECEIVED;
+        timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, now_usec(m, CLOCK_REALTIME));
+        if (m->log_transitions == LOG_TRANSITIONS_ALL)
+                log_connect(c);
+        conn_observe(c, "handshake complete, connection accepted");
+        server_arm_idle_timer(s);
+        if (s->vt->on_connect)
+                s->vt->on_connect(c);
+        *ret = c;
+        return 0;
+}

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/* The one context: event loop, config, servers, the connection poller, reload and shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+
+#include "kernel-tcp.h"
+#include "macro.h"
+#include "tcpedud.h"
+
+uint64_t now_usec(Manager *m, clockid_t clock) {
+        uint64_t t = 0;
+        (void)sd_event_now(m->event, clock, &t);
+        return t;
+}
+
+/* Connections are not sd-event sources of their own: one source drains a private epoll set in
+ * batches, because sd-event dispatches a single source per loop iteration (measured: about a third
+ * more CPU per echoed message, twice the latency). Listeners, timers and signals stay sd-event's. */
+static int on_epoll(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct epoll_event ev[POLL_BATCH];
+        (void)source;
+        (void)revents;
+        (void)userdata;
+
+        int n = epoll_wait(fd, ev, POLL_BATCH, 0);
+        for (int i = 0; i < n; i++)
+                conn_handle_events(ev[i].data.ptr, ev[i].events);
+        return 0;
+}
+
+static int on_gc(sd_event_source *source, void *userdata) {
+        Manager *m = userdata;
+        (void)source;
+        while (!list_empty(&m->dead)) {
+                Conn *c = list_first(&m->dead, Conn, node);
+                list_remove(&c->node);
+                conn_free(c);
+        }
+        return 0;
+}
+
+void manager_schedule_gc(Manager *m) {
+        if (m->gc_source)
+                sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+}
+
+void manager_conn_gone(Manager *m) {
+        if (m->stopping && m->n_conns == 0)
+                sd_event_exit(m->event, m->exit_code);
+}
+
+void manager_update_status(Manager *m) {
+        JournalStats js;
+        char status[256];
+        unsigned running = 0;
+
+        for (size_t i = 0; i < m->n_servers; i++)
+                running += m->servers[i]->running;
+        journal_stats(m->journal, &js);
+        snprintf(status, sizeof(status),
+                 "%u of %zu servers running, %u connections; %" PRIu64 " transitions, %" PRIu64 " log entries dropped", running,
+                 m->n_servers, m->n_conns, m->transitions, js.dropped_full + js.dropped_failed);
+        if (strcmp(status, m->last_status) == 0)
+                return;
+        snprintf(m->last_status, sizeof(m->last_status), "%s", status);
+        (void)sd_notifyf(false, "STATUS=%s", status);
+}
+
+static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        manager_update_status(m);
+        sd_event_source_set_time(source, usec + USEC_PER_SEC);
+        return 0;
+}
+
+/* ---- applying a config: prepare everything that can fail, then commit ---- */
+
+typedef struct Plan {
+        const ServerConfig *cfg;
+        Server *server; /* existing object kept, or a new one */
+        bool is_new;
+        bool run;
+        Listener *prepared[LISTEN_MAX];
+        bool has_prepared;
+} Plan;
+
+static Server *find_server(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_servers; i++)
+                if (strcmp(m->servers[i]->cfg.name, name) == 0)
+                        return m->servers[i];
+        return NULL;
+}
+
+static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, char *summary, size_t summary_size) {
+        Plan *plans = calloc(nc->n_servers ? nc->n_servers : 1, sizeof(Plan));
+        Listener **pool = NULL;
+        size_t n_pool = 0, off = 0;
+        int r = 0;
+
+        if (!plans)
+                return -ENOMEM;
+        /* Every listener that exists now can be taken over by the new config: same address, same fd. */
+        for (size_t i = 0; i < m->n_servers; i++)
+                n_pool += m->servers[i]->n_listeners;
+        pool = calloc(n_pool ? n_pool : 1, sizeof(Listener *));
+        if (!pool) {
+                free(plans);
+                return -ENOMEM;
+        }
+
+        for (size_t i = 0; i < nc->n_servers; i++) {
+                const ServerConfig *sc = &nc->servers[i];
+                Server *old = find_server(m, sc->name);
+                Plan *p = &plans[i];
+                p->cfg = sc;
+                if (old && old->cfg.type == sc->type) {
+                        p->server = old;
+                        p->run = old->running || (!server_config_equal(&old->cfg, sc) && sc->autostart);
+                } else {
+                        r = server_new(m, sc, &p->server);
+                        if (r < 0) {
+                                snprintf(error, error_size, "server '%s': %s", sc->name, strerror(-r));
+                                goto rollback;
+                        }
+                        p->is_new = true;
+                        p->run = sc->autostart || (old && old->running);
+                }
+        }
+
+        /* Prepare listeners: first each server's own (port 0 keeps its port), then any server's. */
+        for (size_t i = 0; i < nc->n_servers; i++) {
+                Plan *p = &plans[i];
+                Server *old = find_server(m, p->cfg->name);
+                if (!p->run)
+                        continue;
+                size_t k = 0;
+                if (old)
+                        for (unsigned j = 0; j < old->n_listeners; j++)
+                                pool[k++] = old->listeners[j];
+                for (size_t s = 0; s < m->n_servers; s++)
+                        if (m->servers[s] != old)
+                                for (unsigned j = 0; j < m->servers[s]->n_listeners; j++)
+                                        if (!m->servers[s]->listeners[j]->port_zero)
+                                                pool[k++] = m->servers[s]->listeners[j];
+                /* listeners already taken by an earlier plan are not offered again */
+                for (size_t q = 0; q < k; q++)
+                        for (size_t e = 0; e < i; e++)
+                                for (unsigned j = 0; plans[e].has_prepared && j < plans[e].cfg->n_listen; j++)
+                                        if (pool[q] == plans[e].prepared[j])
+                                                pool[q] = NULL;
+                ServerConfig tmp_cfg = p->server->cfg;
+                p->server->cfg = *p->cfg; /* prepare with the new addresses and backlog */
+                r = server_prepare_listeners(p->server, pool, k, p->prepared, error, error_size);
+                p->server->cfg = tmp_cfg;
+                if (r < 0)
+                        goto rollback;
+                p->has_prepared = true;
+        }
+
+        /* Commit: nothing below can fail in a way that leaves a half-applied config. */
+        {
+                Server **servers = calloc(nc->n_servers ? nc->n_servers : 1, sizeof(Server *));
+                if (!servers) {
+                        r = -ENOMEM;
+                        snprintf(error, error_size, "out of memory");
+                        goto rollback;
+                }
+                /* Old listeners that no plan took over are closed; servers that no plan kept stop. */
+                for (size_t s = 0; s < m->n_servers; s++) {
+                        Server *os = m->servers[s];
+                        bool kept = false;
+                        for (size_t i = 0; i < nc->n_servers; i++)
+                                kept |= plans[i].server == os;
+                        for (unsigned j = 0; j < os->n_listeners; j++) {
+                                Listener *l = os->listeners[j];
+                                bool taken = false;
+                                for (size_t i = 0; i < nc->n_servers && !taken; i++)
+                                        for (unsigned q = 0; plans[i].has_prepared && q < plans[i].cfg->n_listen; q++)
+                                                taken |= plans[i].prepared[q] == l;
+                                if (!taken)
+                                        listener_close(l, kept ? "address removed from the config" : "server removed from the config");
+                                os->listeners[j] = NULL;
+                        }
+                        os->n_listeners = 0;
+                        if (!kept) {
+                                off += (size_t)snprintf(summary + off, summary_size - MIN(off, summary_size), "%sremoved %s",
+                                                        off ? "; " : "", os->cfg.name);
+                                os->running = true; /* so that server_stop() logs it */
+                                server_stop(os, "removed from the config");
+                                os->removed = true;
+                                server_unref(os);
+                        }
+                }
+                for (size_t i = 0; i < nc->n_servers; i++) {
+                        Plan *p = &plans[i];
+                        Server *s = p->server;
+                        bool changed = p->is_new || !server_config_equal(&s->cfg, p->cfg);
+                        bool was_running = s->running;
+                        if (changed)
+                                off += (size_t)snprintf(summary + off, summary_size - MIN(off, summary_size), "%s%s %s", off ? "; " : "",
+                                                        p->is_new ? "added" : "changed", p->cfg->name);
+                        s->cfg = *p->cfg;
+                        s->running = false;
+                        if (p->has_prepared)
+                                (void)server_start(s, p->prepared, !was_running);
+                        else if (was_running && !p->run)
+                                server_stop(s, "stopped");
+                        if (s->idle_timer)
+                                sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                        server_arm_idle_timer(s);
+                        servers[i] = s;
+                }
+                free(m->servers);
+                m->servers = servers;
+                m->n_servers = nc->n_servers;
+        }
+        if (off == 0)
+                snprintf(summary, summary_size, "no changes");
+        free(plans);
+        free(pool);
+        config_free(m->config);
+        m->config = nc;
+        m->log_level = nc->daemon.log_level;
+        m->log_transitions = nc->daemon.log_transitions;
+        return 0;
+
+rollback:
+        for (size_t i = 0; i < nc->n_servers; i++) {
+                Plan *p = &plans[i];
+                if (p->has_prepared)
+                        for (unsigned j = 0; j < p->cfg->n_listen; j++)
+                                if (p->prepared[j] && p->prepared[j]->source == NULL)
+                                        listener_discard(p->prepared[j]);
+                if (p->is_new && p->server)
+                        server_unref(p->server);
+        }
+        free(plans);
+        free(pool);
+        return r < 0 ? r : -EINVAL;
+}
+
+int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary_size) {
+        Config *nc = NULL;
+        char error[512];
+        int r;
+
+        (void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, now_usec(m, CLOCK_MONOTONIC));
+        r = config_load(m->config_path, &nc, errs);
+        if (r >= 0) {
+                r = apply_config(m, nc, error, sizeof(error), summary, summary_size);
+                if (r < 0) {
+                        config_errors_add(errs, nc->main_path, 0, "%s", error);
+                        config_free(nc);
+                }
+        } else if (errs->n == 0)
+                config_errors_add(errs, m->config_path ? m->config_path : CONFIG_DEFAULT_PATH, 0, "%s", strerror(-r));
+
+        if (r < 0) {
+                m->reload_failures++;
+                for (size_t i = 0; i < errs->n; i++)
+                        log_msg(m, LOG_ERR, MID_RELOAD_FAILED, "%s", errs->lines[i]);
+                log_msg(m, LOG_ERR, MID_RELOAD_FAILED, "Reload rejected (%zu errors): the previous configuration stays in effect",
+                        errs->n + errs->suppressed);
+        } else {
+                m->reloads++;
+                log_msg(m, LOG_NOTICE, MID_RELOAD, "Configuration reloaded from %s: %s", m->config->main_path, summary);
+        }
+        m->last_status[0] = 0;
+        (void)sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return r;
+}
+
+/* ---- signals and shutdown ---- */
+
+static int on_stop_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void)source;
+        (void)usec;
+        sd_event_exit(m->event, m->exit_code);
+        return 0;
+}
+
+static void manager_stop(Manager *m, const char *why) {
+        ListNode *n, *tmp;
+
+        if (m->stopping)
+                return;
+        m->stopping = true;
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        log_msg(m, LOG_NOTICE, MID_DAEMON_STOP, "Stopping (%s): closing listeners and connections", why);
+        for (size_t i = 0; i < m->n_servers; i++)
+                server_stop(m->servers[i], "daemon stopping");
+        list_foreach_safe (n, tmp, &m->lingering)
+                conn_forget(list_entry(n, Conn, node), "daemon stopped before the kernel released the connection");
+        if (m->n_conns == 0) {
+                sd_event_exit(m->event, m->exit_code);
+                return;
+        }
+        /* Each connection has its own 5 s bound (then RST); this is the backstop. */
+        (void)sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, CONN_CLOSE_TIMEOUT_USEC + USEC_PER_SEC, 0, on_stop_deadline, m);
+}
+
+static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        (void)source;
+
+        if (si->ssi_signo == SIGHUP) {
+                ConfigErrors errs = {};
+                char summary[1024];
+                (void)manager_reload(m, &errs, summary, sizeof(summary));
+                config_errors_clear(&errs);
+                return 0;
+        }
+        manager_stop(m, si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        return 0;
+}
+
+/* ---- life ---- */
+
+int manager_new(const char *config_path, Config *config, LogTarget target, Manager **ret) {
+        Manager *m = calloc(1, sizeof(Manager));
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->config_path = config_path;
+        m->log_level = config->daemon.log_level;
+        m->log_transitions = config->daemon.log_transitions;
+        m->epoll_fd = m->diag_fd = m->spare_fd = -1;
+        list_init(&m->closing);
+        list_init(&m->lingering);
+        list_init(&m->dead);
+        /* An empty config to apply the real one against: start-up is a reload from nothing. */
+        m->config = calloc(1, sizeof(Config));
+        if (!m->config) {
+                free(m);
+                return -ENOMEM;
+        }
+
+        r = journal_new(target, &m->journal);
+        if (r < 0)
+                goto fail;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                goto fail;
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m)) < 0)
+                goto fail;
+
+        m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (m->epoll_fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = sd_event_add_io(m->event, &m->epoll_source, m->epoll_fd, EPOLLIN, on_epoll, m);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_defer(m->event, &m->gc_source, on_gc, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
+        /* Run last in an iteration, after every I/O callback that might still look at a dead conn. */
+        sd_event_source_set_priority(m->gc_source, SD_EVENT_PRIORITY_IDLE);
+
+        m->diag_fd = sock_diag_open();
+        if (m->diag_fd < 0) {
+                r = m->diag_fd;
+                goto fail;
+        }
+        m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC, USEC_PER_SEC / 10, on_status_timer, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
+        (void)sd_event_set_watchdog(m->event, true);
+        m->start_usec = now_usec(m, CLOCK_REALTIME);
+        *ret = m;
+        return 0;
+fail:
+        manager_free(m);
+        return r;
+}
+
+int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
+        char summary[1024];
+        int r = apply_config(m, config, error, error_size, summary, sizeof(summary));
+        if (r < 0)
+                return r;
+        log_msg(m, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->config->main_path,
+                m->n_servers);
+        manager_update_status(m);
+        (void)sd_notify(false, "READY=1");
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        return sd_event_loop(m->event);
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        ListNode *n, *tmp;
+        /* Everything still open is dropped without further log entries: the loop is over. */
+        list_foreach_safe (n, tmp, &m->dead)
+                conn_free(list_entry(n, Conn, node));
+        for (size_t i = 0; i < m->n_servers; i++) {
+                Server *s = m->servers[i];
+                list_foreach_safe (n, tmp, &s->conns)
+                        conn_free(list_entry(n, Conn, node));
+        }
+        list_foreach_safe (n, tmp, &m->closing)
+                conn_free(list_entry(n, Conn, node));
+        list_foreach_safe (n, tmp, &m->lingering)
+                conn_free(list_entry(n, Conn, node));
+        for (size_t i = 0; i < m->n_servers; i++)
+                server_unref(m->servers[i]);
+        free(m->servers);
+        sd_event_source_disable_unref(m->epoll_source);
+        sd_event_source_disable_unref(m->gc_source);
+        sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->accept_resume_timer);
+        safe_close(m->epoll_fd);
+        safe_close(m->diag_fd);
+        safe_close(m->spare_fd);
+        sd_event_unref(m->event);
+        journal_free(m->journal);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* tcpedud's data model, top to bottom: the manager owns servers, a server owns listeners and
+ * connections, a connection owns its fd, its state timeline and (only while a write is partial)
+ * an output buffer. Prototypes are grouped by the .c file that defines them. */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "id.h"
+#include "list.h"
+#include "sockaddr-util.h"
+#include "tcp-state.h"
+
+#define READ_CHUNK (64 * 1024) /* shared read buffer: one for the whole daemon */
+#define READS_PER_WAKEUP 16 /* fairness: then the next ready connection gets its turn */
+#define ACCEPTS_PER_WAKEUP 64
+#define POLL_BATCH 128 /* epoll events handled per dispatch */
+#define CONN_CLOSE_TIMEOUT_USEC (5 * USEC_PER_SEC) /* bound on flushing and on waiting for the peer's FIN */
+#define LINGER_MAX 65536 /* fd-less connections watched to their end (TIME_WAIT ...) */
+#define CONN_TIMELINE_MAX 10
+#define EXIT_CONFIG 78 /* EX_CONFIG from sysexits.h */
+#define EXIT_USAGE 64 /* EX_USAGE */
+
+typedef struct Manager Manager;
+typedef struct Server Server;
+typedef struct Listener Listener;
+typedef struct Conn Conn;
+typedef struct Journal Journal;
+
+/* ---- journal.c: the log pipeline ---- */
+
+typedef enum LogTarget {
+        LOG_TARGET_AUTO, /* the journal if its socket exists, else stderr */
+        LOG_TARGET_JOURNAL,
+        LOG_TARGET_STDERR,
+        _LOG_TARGET_MAX,
+        _LOG_TARGET_INVALID = -22,
+} LogTarget;
+
+/* One journal entry being built on the stack: "KEY=value" fields, NUL-separated. */
+typedef struct LogEntry {
+        char buf[4096];
+        size_t len;
+        unsigned n_fields;
+        bool truncated;
+} LogEntry;
+
+typedef struct JournalStats {
+        uint64_t submitted; /* entries handed to the pipeline */
+        uint64_t written; /* entries the journal (or stderr) accepted */
+        uint64_t dropped_full; /* not queued: the queue was at its bound (journald too slow or hung) */
+        uint64_t dropped_failed; /* queued, but the write failed (journald gone) */
+        size_t queued;
+        bool to_stderr;
+} JournalStats;
+
+int journal_new(LogTarget target, Journal **ret);
+Journal *journal_free(Journal *j);
+void log_entry_init(LogEntry *e, int priority, const char *message_id);
+void log_entry_add(LogEntry *e, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Never blocks: an entry that does not fit the queue is counted as dropped. */
+void journal_submit(Journal *j, const LogEntry *e);
+void journal_stats(Journal *j, JournalStats *ret);
+LogTarget log_target_from_string(const char *s);
+
+/* The daemon's own messages (not per-connection events), filtered by log_level. */
+void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Stable MESSAGE_IDs, one per kind of event (docs/journal-fields.md, systemd/tcpedud.catalog). */
+#define MID_TRANSITION "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a01"
+#define MID_CONNECT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a02"
+#define MID_DISCONNECT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a03"
+#define MID_REFUSED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a04"
+#define MID_SUMMARY "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a05"
+#define MID_SERVER_START "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a06"
+#define MID_SERVER_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a07"
+#define MID_RELOAD "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a08"
+#define MID_RELOAD_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a09"
+#define MID_LOG_DROPPED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0a"
+#define MID_DAEMON_START "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0b"
+#define MID_DAEMON_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0c"
+#define MID_LIMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0d"
+
+/* ---- server types: echo.c (later enhanced.c, chat.c, plugin.c) ---- */
+
+/* A server type is only this table; the connection code is shared. Callbacks see a connection
+ * through conn_send() / conn_close() and never touch its fd or the event loop. */
+typedef struct ServerVtable {
+        const char *name;
+        void (*on_connect)(Conn *c);
+        void (*on_data)(Conn *c, const uint8_t *data, size_t len);
+        void (*on_disconnect)(Conn *c);
+} ServerVtable;
+
+extern const ServerVtable echo_vtable;
+const ServerVtable *server_vtable_for(int type);
+
+/* ---- server.c: listeners, accept and limits ---- */
+
+typedef enum RefuseReason {
+        REFUSE_MAX_CONNECTIONS,
+        REFUSE_MAX_CLIENTS,
+        REFUSE_MAX_CLIENTS_PER_IP,
+        REFUSE_FD_LIMIT,
+        REFUSE_NO_MEMORY,
+        _REFUSE_MAX,
+} RefuseReason;
+
+struct Listener {
+        Server *server;
+        int fd;
+        SockaddrUnion bound; /* the actual address: the port the kernel picked when 0 was asked */
+        char spec[SOCKADDR_STR_MAX]; /* as configured, to match listeners across reloads */
+        char id[ID_STR_LEN + 1];
+        bool port_zero; /* configured with port 0: only its own server may take it over */
+        sd_event_source *source;
+};
+
+typedef struct IpCount {
+        struct IpCount *next;
+        SockaddrUnion addr;
+        unsigned count;
+} IpCount;
+
+struct Server {
+        Manager *manager;
+        ServerConfig cfg; /* its own copy: survives the Config it came from */
+        const ServerVtable *vt;
+        bool running;
+        bool removed; /* gone from the config; freed when its last connection ends */
+        unsigned refs; /* connections, open or lingering, that still point here */
+
+        Listener *listeners[LISTEN_MAX];
+        unsigned n_listeners;
+
+        ListNode conns; /* open connections, least recently active first: the idle timer's queue */
+        unsigned n_conns;
+        sd_event_source *idle_timer;
+
+        IpCount **ip_buckets; /* per-address counts, only when max_clients_per_ip is set */
+        size_t n_ip_buckets, n_ips;
+
+        uint64_t accepted, bytes_in, bytes_out;
+        uint64_t refused[_REFUSE_MAX];
+        uint64_t refused_logged_usec[_REFUSE_MAX]; /* refusals are logged at most once a second */
+        uint64_t refused_suppressed[_REFUSE_MAX];
+};
+
+int server_new(Manager *m, const ServerConfig *cfg, Server **ret);
+Server *server_unref(Server *s);
+/* Bind and listen on every address; on failure nothing stays bound and *ret_error says why. */
+int server_prepare_listeners(Server *s, Listener **reuse, size_t n_reuse, Listener **ret, char *error, size_t error_size);
+int server_start(Server *s, Listener **prepared, bool announce);
+void listener_discard(Listener *l); /* a prepared listener that was never started */
+void server_stop(Server *s, const char *reason);
+void listener_close(Listener *l, const char *reason);
+void server_arm_idle_timer(Server *s);
+void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer);
+void server_ip_release(Server *s, const struct sockaddr *peer);
+const char *refuse_reason_to_string(RefuseReason r);
+int listener_accept_resume(Manager *m);
+
+/* ---- conn.c: one connection, its I/O and its close paths ---- */
+
+typedef struct TimelineEntry {
+        uint64_t usec; /* CLOCK_REALTIME when the state was entered */
+        uint8_t state; /* TcpState */
+        uint8_t source; /* StateSource */
+} TimelineEntry;
+
+typedef struct OutBuf {
+        size_t start, end, cap;
+        uint8_t data[];
+} OutBuf;
+
+struct Conn {
+        ListNode node; /* server->conns while open; manager->closing, ->lingering or ->dead later */
+        Server *server;
+        int fd; /* -1 once closed: the kernel may still hold the 4-tuple */
+        uint32_t events; /* current epoll interest */
+        TcpState state;
+        bool counted; /* holds a slot of max_clients / max_connections / per-IP */
+        bool peer_eof; /* the peer's FIN arrived */
+        bool shut_wr; /* our FIN was sent */
+        bool closing; /* an active close is under way */
+        bool close_after_flush; /* send our FIN once the output buffer drains */
+        bool lingering; /* on manager->lingering: fd closed, the kernel still has the 4-tuple */
+        bool dead; /* on manager->dead, freed at a safe point */
+        uint8_t n_timeline;
+        TimelineEntry timeline[CONN_TIMELINE_MAX];
+        uint64_t last_activity; /* CLOCK_MONOTONIC */
+        uint64_t bytes_in, bytes_out;
+        OutBuf *out; /* NULL unless a write was partial */
+        sd_event_source *timer; /* close deadline, or the watch of a lingering 4-tuple */
+        uint64_t diag_cookie;
+        unsigned watch_checks;
+        const char *close_reason;
+        SockaddrUnion peer, local;
+        char id[ID_STR_LEN + 1];
+        void *userdata; /* the server type's */
+};
+
+int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
+/* Queue bytes for the peer: written at once if the socket takes them, else buffered up to
+ * buffer_size (reading pauses beyond it). Returns 0 or -errno (the connection is then closing). */
+int conn_send(Conn *c, const void *data, size_t len);
+/* Close actively: flush, send FIN, wait (bounded) for the peer's FIN: FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT. */
+void conn_close(Conn *c, const char *reason);
+/* Reset: SO_LINGER 0 and close, the peer gets RST. */
+void conn_abort(Conn *c, const char *reason);
+void conn_handle_events(Conn *c, uint32_t events);
+/* The daemon is exiting: end a lingering connection's watch without waiting for the kernel. */
+void conn_forget(Conn *c, const char *reason);
+void conn_free(Conn *c);
+const char *conn_peer_string(const Conn *c, char *buf, size_t size);
+
+/* ---- manager.c: the one context ---- */
+
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        const char *config_path; /* -c, or NULL for the default */
+        Journal *journal;
+        int log_level;
+        int log_transitions;
+
+        Server **servers;
+        size_t n_servers;
+        ListNode closing; /* open fds in an active or passive close, each with a deadline */
+        ListNode lingering; /* closed fds whose 4-tuple the kernel still holds */
+        ListNode dead; /* to free at the next safe point */
+        size_t n_lingering;
+        unsigned n_conns; /* counted connections over all servers */
+
+        int epoll_fd; /* every connection fd; one sd-event source drains it in batches */
+        sd_event_source *epoll_source;
+        sd_event_source *gc_source;
+        int diag_fd; /* NETLINK_SOCK_DIAG */
+        int spare_fd; /* closed to accept-and-refuse when the fd limit is hit */
+        sd_event_source *accept_resume_timer;
+        sd_event_source *status_timer;
+        uint8_t read_buf[READ_CHUNK];
+
+        bool stopping;
+        int exit_code;
+        uint64_t start_usec;
+        uint64_t transitions, reloads, reload_failures, lingering_untracked;
+        char last_status[256];
+} Manager;
+
+int manager_new(const char *config_path, Config *config, LogTarget target, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_start(Manager *m, Config *config, char *error, size_t error_size);
+int manager_run(Manager *m);
+/* Parse, validate and apply a new config; on any error nothing changes. */
+int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary_size);
+void manager_update_status(Manager *m);
+void manager_conn_gone(Manager *m);
+void manager_schedule_gc(Manager *m);
+uint64_t now_usec(Manager *m, clockid_t clock);
