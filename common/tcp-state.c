@@ -160,7 +160,9 @@ int tcp_state_path(TcpState from, TcpState to, bool allow_exceptional, TcpState 
         return (int)n;
 }
 
-/* Linux: include/net/tcp_states.h */
+/* Linux: include/net/tcp_states.h, TCP_ESTABLISHED (1) to TCP_NEW_SYN_RECV (12) */
+#define KERNEL_STATE_LAST 12
+
 static const char *const kernel_state_table[] = {
         [1] = "ESTABLISHED", [2] = "SYN_SENT",   [3] = "SYN_RECV", [4] = "FIN_WAIT1", [5] = "FIN_WAIT2", [6] = "TIME_WAIT",
         [7] = "CLOSE",       [8] = "CLOSE_WAIT", [9] = "LAST_ACK", [10] = "LISTEN",   [11] = "CLOSING",  [12] = "NEW_SYN_RECV",
@@ -173,13 +175,13 @@ static const TcpState kernel_map[] = {
 };
 
 const char *tcp_kernel_state_to_string(int kstate) {
-        if (kstate <= 0 || (size_t)kstate >= ELEMENTSOF(kernel_state_table))
+        if (kstate < 1 || kstate > KERNEL_STATE_LAST)
                 return NULL;
         return kernel_state_table[kstate];
 }
 
 TcpState tcp_state_from_kernel(int kstate) {
-        if (kstate <= 0 || (size_t)kstate >= ELEMENTSOF(kernel_map))
+        if (kstate < 1 || kstate > KERNEL_STATE_LAST)
                 return _TCP_STATE_INVALID;
         return kernel_map[kstate];
 }

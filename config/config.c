@@ -273,7 +273,7 @@ static int set_value(const ConfigKey *k, void *base, const char *v, char *why, s
                         snprintf(why, why_size, "value of '%s' too long (at most %zu bytes)", k->name, k->size - 1);
                         return -EINVAL;
                 }
-                strcpy(field, v);
+                memcpy(field, v, strlen(v) + 1);
                 return 0;
         case KEY_BOOL:
                 if (parse_bool(v, (bool *)field) < 0) {
@@ -532,6 +532,13 @@ static void section_begin(ParseContext *ctx, const char *header) {
                 config_errors_add(ctx->errs, ctx->file, ctx->line, "unknown section [%s] (known: [daemon], [server NAME])", name);
 }
 
+/* What inih gets instead of a line already reported: a blank line keeps its line count right. */
+static char *blank_line(char *str) {
+        str[0] = '\n';
+        str[1] = 0;
+        return str;
+}
+
 /* inih's reader: hand it one line at a time, so that ctx->line is the line its handler sees.
  * Lines are checked here first: inih 55 would split a long line and parse the rest as a new one,
  * and it does not report which lines are malformed after the first. */
@@ -554,8 +561,7 @@ static char *reader(char *str, int num, void *stream) {
 
         if (len > CONFIG_LINE_MAX || (size_t)num < CONFIG_LINE_MAX + 2) {
                 config_errors_add(ctx->errs, ctx->file, ctx->line, "line too long (%zu bytes, at most %d)", len, CONFIG_LINE_MAX);
-                strcpy(str, "\n");
-                return str;
+                return blank_line(str);
         }
         memcpy(str, start, len);
         str[len] = 0;
@@ -573,13 +579,11 @@ static char *reader(char *str, int num, void *stream) {
                         close[1] = 0;
                 section_begin(ctx, header);
                 if (!close) {
-                        strcpy(str, "\n");
-                        return str;
+                        return blank_line(str);
                 }
         } else if (!strpbrk(str, "=:")) {
                 config_errors_add(ctx->errs, ctx->file, ctx->line, "expected 'key = value' or '[section]', got '%s'", str);
-                strcpy(str, "\n");
-                return str;
+                return blank_line(str);
         }
         str[len] = '\n';
         str[len + 1] = 0;
