@@ -61,7 +61,7 @@ static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src,
         log_entry_add(&e, "TCPEDU_STATE_DURATION_USEC", "%" PRIu64, duration);
         if (reason)
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
 static void timeline_add(Conn *c, TcpState s, StateSource src, uint64_t now) {
@@ -70,17 +70,17 @@ static void timeline_add(Conn *c, TcpState s, StateSource src, uint64_t now) {
         c->timeline[i] = (TimelineEntry){ .usec = now, .state = (uint8_t)s, .source = (uint8_t)src };
 }
 
-/* Move to 'to' along the shortest legal path; the steps before the last are inferred. */
-static void conn_set_state(Conn *c, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason) {
+/* Move to 'to' along the shortest legal path; the steps before the last are inferred. A reset
+ * takes the direct RST edge; otherwise exceptional edges are used only when nothing else leads there. */
+static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason, bool reset) {
         Manager *m = c->server->manager;
         TcpState path[8];
         int n;
 
         if (to < 0 || to == c->state)
                 return;
-        /* Reset edges only when nothing orderly leads there. */
-        n = tcp_state_path(c->state, to, false, path, ELEMENTSOF(path));
-        if (n < 0)
+        n = tcp_state_path(c->state, to, reset, path, ELEMENTSOF(path));
+        if (n < 0 && !reset)
                 n = tcp_state_path(c->state, to, true, path, ELEMENTSOF(path));
         if (n < 0) {
                 log_msg(m, LOG_ERR, NULL, "BUG: connection %s: no legal transition %s -> %s", c->id, tcp_state_to_string(c->state),
@@ -91,12 +91,16 @@ static void conn_set_state(Conn *c, TcpState to, StateSource src, int kstate, co
         for (int i = 0; i < n; i++) {
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
-                if (m->log_transitions == LOG_TRANSITIONS_ALL)
+                if (manager_wants_events(m))
                         log_transition(c, c->state, path[i], step_src, kstate, kvia, reason, now > since ? now - since : 0);
                 timeline_add(c, path[i], step_src, now);
                 c->state = path[i];
                 m->transitions++;
         }
+}
+
+static void conn_set_state(Conn *c, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason) {
+        conn_set_state_full(c, to, src, kstate, kvia, reason, false);
 }
 
 /* Ask TCP_INFO and follow it. */
@@ -121,7 +125,7 @@ static void log_connect(Conn *c) {
         log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
         log_entry_add(&e, "TCPEDU_PEER", "%s", peer);
         log_entry_add(&e, "TCPEDU_LOCAL", "%s", local);
-        journal_submit(c->server->manager->journal, &e);
+        manager_emit(c->server->manager, &e, c->server->manager->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
 static void log_disconnect(Conn *c) {
@@ -146,7 +150,7 @@ static void log_disconnect(Conn *c) {
         log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
         log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
         log_entry_add(&e, "TCPEDU_DURATION_USEC", "%" PRIu64, lasted);
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
 static void log_summary(Conn *c, const char *note) {
@@ -183,7 +187,7 @@ static void log_summary(Conn *c, const char *note) {
                 log_entry_add(&e, "TCPEDU_NOTE", "%s", note);
         log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
         log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, true);
 }
 
 /* ---- epoll interest ---- */
@@ -246,7 +250,7 @@ static void conn_detach(Conn *c) {
         c->out = NULL;
         if (s->vt->on_disconnect)
                 s->vt->on_disconnect(c);
-        if (m->log_transitions == LOG_TRANSITIONS_ALL)
+        if (manager_wants_events(m))
                 log_disconnect(c);
         manager_conn_gone(m);
 }
@@ -397,11 +401,11 @@ static int close_deadline(sd_event_source *source, uint64_t usec, void *userdata
         return 0;
 }
 
-static void conn_enter_closing(Conn *c) {
+static void conn_enter_closing(Conn *c, bool bounded) {
         Manager *m = c->server->manager;
         list_remove(&c->node);
         list_append(&m->closing, &c->node);
-        if (conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + CONN_CLOSE_TIMEOUT_USEC, close_deadline) < 0)
+        if (bounded && conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + CONN_CLOSE_TIMEOUT_USEC, close_deadline) < 0)
                 conn_abort(c, "no timer for the close");
 }
 
@@ -416,14 +420,14 @@ static void conn_shutdown_active(Conn *c) {
         conn_update_events(c);
 }
 
-void conn_close(Conn *c, const char *reason) {
+static void conn_close_full(Conn *c, const char *reason, bool bounded) {
         if (c->fd < 0 || c->dead || c->closing || c->shut_wr)
                 return;
         c->closing = true;
         c->close_reason = reason;
         if (c->peer_eof)
                 return; /* the passive close is already under way */
-        conn_enter_closing(c);
+        conn_enter_closing(c, bounded);
         if (c->fd < 0)
                 return;
         if (outbuf_len(c->out)) {
@@ -431,6 +435,14 @@ void conn_close(Conn *c, const char *reason) {
                 return;
         }
         conn_shutdown_active(c);
+}
+
+void conn_close(Conn *c, const char *reason) {
+        conn_close_full(c, reason, true);
+}
+
+void conn_half_close(Conn *c, const char *reason) {
+        conn_close_full(c, reason, false);
 }
 
 void conn_abort(Conn *c, const char *reason) {
@@ -443,9 +455,9 @@ void conn_abort(Conn *c, const char *reason) {
         conn_close_fd(c, true);
         int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
         if (r == -ENOENT)
-                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", reason);
+                conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", reason, true);
         else
-                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason);
+                conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason, true);
         conn_finish(c, NULL);
 }
 
@@ -459,10 +471,10 @@ static void conn_on_error(Conn *c, int err) {
                                              : "socket error";
         int k = tcp_kernel_state(c->fd);
         if (k > 0)
-                conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason);
+                conn_set_state_full(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason, true);
         conn_close_fd(c, false);
         if (c->state != TCP_STATE_CLOSED)
-                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason);
+                conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason, true);
         conn_finish(c, NULL);
 }
 
@@ -480,7 +492,7 @@ static void conn_on_peer_eof(Conn *c) {
                 conn_update_events(c);
                 if (!c->closing) {
                         c->closing = true;
-                        conn_enter_closing(c);
+                        conn_enter_closing(c, true);
                 }
                 return;
         }
@@ -680,7 +692,7 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         /* The kernel finished the handshake before accept() returned: SYN_RECEIVED is inferred. */
         c->state = TCP_STATE_SYN_RECEIVED;
         timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, now_usec(m, CLOCK_REALTIME));
-        if (m->log_transitions == LOG_TRANSITIONS_ALL)
+        if (manager_wants_events(m))
                 log_connect(c);
         conn_observe(c, "handshake complete, connection accepted");
         server_arm_idle_timer(s);

@@ -2,6 +2,7 @@
 /* tcpedud: a short run() over the manager. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +109,15 @@ static int run(int argc, char **argv) {
         char error[512];
         int r;
 
+        /* Block the signals sd-event handles before anything else, so that a SIGTERM during
+         * start-up is handled gracefully once the loop runs instead of killing the process. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
         r = parse_args(argc, argv, &args);
         if (r <= 0)
                 return -r;
@@ -135,10 +145,9 @@ static int run(int argc, char **argv) {
                 config_free(config);
                 return 1;
         }
-        r = manager_start(m, config, error, sizeof(error));
+        r = manager_start(m, TAKE_PTR(config), error, sizeof(error));
         if (r < 0) {
                 fprintf(stderr, "tcpedud: %s\n", error);
-                config_free(config);
                 manager_free(m);
                 return 1;
         }

@@ -50,6 +50,17 @@ void manager_schedule_gc(Manager *m) {
                 sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
 }
 
+bool manager_wants_events(Manager *m) {
+        return m->log_transitions == LOG_TRANSITIONS_ALL || m->n_monitors > 0;
+}
+
+void manager_emit(Manager *m, const LogEntry *e, bool to_journal) {
+        if (to_journal)
+                journal_submit(m->journal, e);
+        if (m->n_monitors > 0)
+                control_broadcast(m, e);
+}
+
 void manager_conn_gone(Manager *m) {
         if (m->stopping && m->n_conns == 0)
                 sd_event_exit(m->event, m->exit_code);
@@ -337,6 +348,8 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         list_init(&m->closing);
         list_init(&m->lingering);
         list_init(&m->dead);
+        list_init(&m->control_clients);
+        m->control_fd = -1;
         /* An empty config to apply the real one against: start-up is a reload from nothing. */
         m->config = calloc(1, sizeof(Config));
         if (!m->config) {
@@ -350,12 +363,6 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         r = sd_event_default(&m->event);
         if (r < 0)
                 goto fail;
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
@@ -398,9 +405,19 @@ fail:
 
 int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
         char summary[1024];
-        int r = apply_config(m, config, error, error_size, summary, sizeof(summary));
-        if (r < 0)
+        /* The control socket first: a second daemon on the same socket must fail before it binds anything. */
+        int r = control_open(m, config->daemon.control_socket);
+        if (r < 0) {
+                snprintf(error, error_size, "control socket %s: %s", m->control_path[0] ? m->control_path : "(none)",
+                         r == -EADDRINUSE ? "in use by another running tcpedud" : strerror(-r));
+                config_free(config);
                 return r;
+        }
+        r = apply_config(m, config, error, error_size, summary, sizeof(summary));
+        if (r < 0) {
+                config_free(config);
+                return r;
+        }
         log_msg(m, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->config->main_path,
                 m->n_servers);
         manager_update_status(m);

@@ -76,7 +76,7 @@ static void log_listener(Listener *l, TcpState from, TcpState to, StateSource sr
         LogEntry e;
 
         m->transitions++;
-        if (m->log_transitions != LOG_TRANSITIONS_ALL)
+        if (!manager_wants_events(m))
                 return;
         sockaddr_format(&l->bound.sa, addr, sizeof(addr));
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
@@ -97,7 +97,7 @@ static void log_listener(Listener *l, TcpState from, TcpState to, StateSource sr
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
         if (reason)
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
 void listener_close(Listener *l, const char *reason) {
@@ -196,7 +196,7 @@ void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer) 
         log_entry_add(&e, "TCPEDU_REFUSED_TOTAL", "%" PRIu64, s->refused[r]);
         log_entry_add(&e, "TCPEDU_SUPPRESSED", "%" PRIu64, s->refused_suppressed[r]);
         s->refused_suppressed[r] = 0;
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, true);
 }
 
 /* Refuse with RST: the client sees "connection reset" at once and no TIME_WAIT is left behind. */
@@ -393,7 +393,7 @@ int server_start(Server *s, Listener **prepared, bool announce) {
         log_entry_add(&e, "TCPEDU_SERVER", "%s", s->cfg.name);
         log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", s->vt->name);
         log_entry_add(&e, "TCPEDU_LISTEN", "%s", addrs);
-        journal_submit(m->journal, &e);
+        manager_emit(m, &e, true);
         return 0;
 }
 
@@ -415,7 +415,7 @@ void server_stop(Server *s, const char *reason) {
                 log_entry_add(&e, "TCPEDU_SERVER", "%s", s->cfg.name);
                 log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", s->vt->name);
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-                journal_submit(m->journal, &e);
+                manager_emit(m, &e, true);
         }
         s->running = false;
 }

@@ -85,6 +85,7 @@ void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, 
 #define MID_DAEMON_START "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0b"
 #define MID_DAEMON_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0c"
 #define MID_LIMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0d"
+#define MID_CONTROL "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0e"
 
 /* ---- server types: echo.c (later enhanced.c, chat.c, plugin.c) ---- */
 
@@ -211,6 +212,8 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
 int conn_send(Conn *c, const void *data, size_t len);
 /* Close actively: flush, send FIN, wait (bounded) for the peer's FIN: FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT. */
 void conn_close(Conn *c, const char *reason);
+/* Half-close: send FIN and keep reading until the peer's FIN, with no deadline. */
+void conn_half_close(Conn *c, const char *reason);
 /* Reset: SO_LINGER 0 and close, the peer gets RST. */
 void conn_abort(Conn *c, const char *reason);
 void conn_handle_events(Conn *c, uint32_t events);
@@ -218,6 +221,17 @@ void conn_handle_events(Conn *c, uint32_t events);
 void conn_forget(Conn *c, const char *reason);
 void conn_free(Conn *c);
 const char *conn_peer_string(const Conn *c, char *buf, size_t size);
+
+/* ---- control.c: the control socket ---- */
+
+#define CONTROL_CLIENTS_MAX 128
+#define CONTROL_OUTPUT_MAX (4u << 20) /* queued replies and events per client, then it is dropped */
+#define CONTROL_OUTPUT_PAUSE (256u << 10) /* stop reading a client's requests while this much is unsent */
+#define CONTROL_IDLE_USEC (300 * USEC_PER_SEC)
+
+int control_open(Manager *m, const char *configured);
+void control_close(Manager *m);
+void control_broadcast(Manager *m, const LogEntry *e);
 
 /* ---- manager.c: the one context ---- */
 
@@ -246,6 +260,14 @@ typedef struct Manager {
         sd_event_source *status_timer;
         uint8_t read_buf[READ_CHUNK];
 
+        int control_fd;
+        bool control_unlink; /* we created the socket file (not systemd) */
+        char control_path[108];
+        sd_event_source *control_source;
+        ListNode control_clients;
+        unsigned n_control_clients, n_monitors;
+        uint64_t control_dropped; /* control clients cut off at a limit */
+
         bool stopping;
         int exit_code;
         uint64_t start_usec;
@@ -255,11 +277,15 @@ typedef struct Manager {
 
 int manager_new(const char *config_path, Config *config, LogTarget target, Manager **ret);
 Manager *manager_free(Manager *m);
+/* Takes ownership of config. The caller blocks SIGTERM, SIGINT and SIGHUP first. */
 int manager_start(Manager *m, Config *config, char *error, size_t error_size);
 int manager_run(Manager *m);
 /* Parse, validate and apply a new config; on any error nothing changes. */
 int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary_size);
 void manager_update_status(Manager *m);
 void manager_conn_gone(Manager *m);
+/* Per-connection events are built when the journal wants them (log_transitions=all) or a monitor listens. */
+bool manager_wants_events(Manager *m);
+void manager_emit(Manager *m, const LogEntry *e, bool to_journal);
 void manager_schedule_gc(Manager *m);
 uint64_t now_usec(Manager *m, clockid_t clock);
