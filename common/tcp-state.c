@@ -138,6 +138,9 @@ int tcp_state_path(TcpState from, TcpState to, bool allow_exceptional, TcpState 
         /* Breadth first over the table: the table order makes the orderly edge win ties. */
         while (head < tail && prev[to] < 0) {
                 TcpState s = queue[head++];
+                /* CLOSED ends a connection; a path through it would splice two connections together. */
+                if (s == TCP_STATE_CLOSED && s != from)
+                        continue;
                 for (size_t i = 0; i < ELEMENTSOF(transition_table); i++) {
                         const TcpTransition *t = &transition_table[i];
                         if (t->from != s || prev[t->to] >= 0 || (t->exceptional && !allow_exceptional))

@@ -52,7 +52,8 @@ const TcpTransition *tcp_transition_find(TcpState from, TcpState to);
 const TcpTransition *tcp_transitions(size_t *ret_n);
 
 /* Shortest legal path from 'from' to 'to', written to ret_path without 'from' and ending with 'to'.
- * Exceptional edges (resets, FIN_WAIT_1 -> TIME_WAIT) are used only when allow_exceptional is set. Returns the number of steps (0 if from
+ * Exceptional edges (resets, FIN_WAIT_1 -> TIME_WAIT) are used only when allow_exceptional is set.
+ * CLOSED may start or end a path, never sit in its middle. Returns the number of steps (0 if from
  * == to), -ENOENT if no such path exists, -ENOBUFS if it does not fit in max. */
 int tcp_state_path(TcpState from, TcpState to, bool allow_exceptional, TcpState *ret_path, size_t max);
 

@@ -363,7 +363,7 @@ static void format_value(const ConfigKey *k, const void *base, char *buf, size_t
                 size_t off = 0;
                 buf[0] = 0;
                 for (unsigned i = 0; i < s->n_listen && off < size; i++)
-                        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", s->listen[i].spec);
+                        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "", s->listen[i].spec);
                 break;
         }
         }
@@ -491,8 +491,9 @@ static void section_begin(ParseContext *ctx, const char *header) {
                 if (ctx->seen_daemon)
                         config_errors_add(ctx->errs, ctx->file, ctx->line, "duplicate section [daemon] (first on line %u)",
                                           ctx->daemon_line);
+                if (!ctx->seen_daemon)
+                        ctx->daemon_line = ctx->line;
                 ctx->seen_daemon = true;
-                ctx->daemon_line = ctx->line;
                 ctx->section = SECTION_DAEMON;
                 return;
         }
@@ -568,6 +569,17 @@ static char *reader(char *str, int num, void *stream) {
         while (len > 0 && (str[len - 1] == ' ' || str[len - 1] == '\t'))
                 str[--len] = 0;
 
+        /* Strip an inline comment the way inih does (';' after a blank), so the checks below see
+         * what inih will parse. */
+        for (size_t i = 1; i < len; i++)
+                if (str[i] == ';' && (str[i - 1] == ' ' || str[i - 1] == '\t')) {
+                        len = i;
+                        while (len > 0 && (str[len - 1] == ' ' || str[len - 1] == '\t'))
+                                len--;
+                        str[len] = 0;
+                        break;
+                }
+
         if (len == 0 || str[0] == ';' || str[0] == '#')
                 ; /* blank or comment */
         else if (str[0] == '[') {
@@ -620,12 +632,10 @@ static int handler(void *user, const char *section, const char *name, const char
         ctx->key_line[slot] = ctx->line;
 
         void *base = ctx->section == SECTION_DAEMON ? (void *)&ctx->config->daemon : (void *)ctx->server;
-        if (set_value(k, base, value, why, sizeof(why)) < 0) {
-                config_errors_add(ctx->errs, ctx->file, ctx->line, "%s", why);
-                return 1;
-        }
         if (ctx->section == SECTION_SERVER)
                 ctx->server->key_origin[slot] = (ConfigOrigin){ ctx->file_idx, ctx->line };
+        if (set_value(k, base, value, why, sizeof(why)) < 0)
+                config_errors_add(ctx->errs, ctx->file, ctx->line, "%s", why);
         return 1;
 }
 
@@ -639,6 +649,15 @@ static int add_file_name(Config *c, const char *name) {
                 return -ENOMEM;
         c->n_files++;
         return 0;
+}
+
+static bool errors_name_line(const ConfigErrors *e, const char *file, unsigned line) {
+        char prefix[4200];
+        int n = snprintf(prefix, sizeof(prefix), "%s:%u:", file, line);
+        for (size_t i = 0; n > 0 && i < e->n; i++)
+                if (strncmp(e->lines[i], prefix, (size_t)n) == 0)
+                        return true;
+        return false;
 }
 
 int config_apply_string(Config *c, const char *name, const char *text, ConfigErrors *errs) {
@@ -662,7 +681,7 @@ int config_apply_string(Config *c, const char *name, const char *text, ConfigErr
 
         r = ini_parse_stream(reader, ctx, handler, ctx);
         /* inih reports a line only when its own parser failed on something reader() let through. */
-        if (r > 0 && errs->n + errs->suppressed == before)
+        if (r > 0 && !errors_name_line(errs, ctx->file, (unsigned)r))
                 config_errors_add(errs, ctx->file, (unsigned)r, "syntax error");
         else if (r < 0)
                 config_errors_add(errs, ctx->file, 0, "cannot parse (out of memory)");
@@ -766,10 +785,11 @@ int config_validate(Config *c, ConfigErrors *errs) {
 
         for (size_t i = 0; i < c->n_servers; i++) {
                 ServerConfig *s = &c->servers[i];
-                if (s->type < 0)
+                /* A key that was set but invalid has been reported already. */
+                if (s->key_origin[type_slot].line == 0)
                         config_errors_add(errs, origin_file(c, s->declared), s->declared.line, "[server %s]: missing required key 'type'",
                                           s->name);
-                if (s->n_listen == 0)
+                if (s->key_origin[listen_slot].line == 0)
                         config_errors_add(errs, origin_file(c, s->declared), s->declared.line, "[server %s]: missing required key 'listen'",
                                           s->name);
                 for (unsigned a = 0; a < s->n_listen; a++) {
@@ -874,10 +894,10 @@ const ServerConfig *config_find_server(const Config *c, const char *name) {
 void config_dump(const Config *c, FILE *f) {
         char v[LISTEN_MAX * SOCKADDR_STR_MAX];
 
-        fprintf(f, "# effective configuration, read from:");
+        fprintf(f, "# effective configuration, read from:\n");
         for (size_t i = 0; i < c->n_files; i++)
-                fprintf(f, "%s %s", i ? "," : "", c->files[i]);
-        fprintf(f, "\n\n[daemon]\n");
+                fprintf(f, "#   %s\n", c->files[i]);
+        fprintf(f, "\n[daemon]\n");
         for (size_t i = 0; i < ELEMENTSOF(key_table); i++)
                 if (key_table[i].section == SECTION_DAEMON) {
                         format_value(&key_table[i], &c->daemon, v, sizeof(v));
@@ -888,7 +908,10 @@ void config_dump(const Config *c, FILE *f) {
                 for (size_t i = 0; i < ELEMENTSOF(key_table); i++)
                         if (key_table[i].section == SECTION_SERVER) {
                                 format_value(&key_table[i], &c->servers[s], v, sizeof(v));
-                                fprintf(f, "%s = %s\n", key_table[i].name, v);
+                                /* What tcpedud prints it must be able to read back: drop the blanks
+                                 * around '=' rather than exceed the line limit. */
+                                bool tight = strlen(key_table[i].name) + 3 + strlen(v) > CONFIG_LINE_MAX;
+                                fprintf(f, "%s%s%s\n", key_table[i].name, tight ? "=" : " = ", v);
                         }
         }
 }
