@@ -101,6 +101,12 @@ int sock_diag_lookup(int nl_fd, const struct sockaddr *local, const struct socka
                         if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                                 return -EBADMSG;
                         const struct inet_diag_msg *d = NLMSG_DATA(h);
+                        /* An exact lookup falls back to the listener on the local address when the
+                         * 4-tuple itself is gone: that is not the socket asked for. */
+                        if (d->id.idiag_sport != msg.req.id.idiag_sport || d->id.idiag_dport != msg.req.id.idiag_dport ||
+                            memcmp(d->id.idiag_src, msg.req.id.idiag_src, local->sa_family == AF_INET ? 4 : 16) != 0 ||
+                            memcmp(d->id.idiag_dst, msg.req.id.idiag_dst, local->sa_family == AF_INET ? 4 : 16) != 0)
+                                return -ENOENT;
                         *ret = (SockDiagResult){
                                 .state = d->idiag_state,
                                 .cookie = (uint64_t)d->id.idiag_cookie[0] | ((uint64_t)d->id.idiag_cookie[1] << 32),

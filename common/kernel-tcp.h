@@ -21,6 +21,7 @@ typedef struct SockDiagResult {
 /* A NETLINK_SOCK_DIAG socket (blocking: the kernel answers synchronously). Returns fd or -errno. */
 int sock_diag_open(void);
 
-/* Look up one TCP socket by its exact 4-tuple (local and remote as this host sees them).
- * Returns 0 and fills ret, -ENOENT if the kernel has no such socket, or -errno. */
+/* Look up one TCP socket by its exact 4-tuple (local and remote as this host sees them; a remote
+ * of address 0 port 0 finds the listener on local). Returns 0 and fills ret, -ENOENT if the kernel
+ * has no socket with exactly this 4-tuple, or -errno. */
 int sock_diag_lookup(int nl_fd, const struct sockaddr *local, const struct sockaddr *remote, SockDiagResult *ret);

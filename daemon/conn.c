@@ -79,6 +79,11 @@ static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstat
 
         if (to < 0 || to == c->state)
                 return;
+        if (c->state == TCP_STATE_CLOSED) {
+                /* A connection does not come back from CLOSED; reaching here is a bug, not a path. */
+                log_msg(m, LOG_ERR, NULL, "BUG: connection %s: transition out of CLOSED to %s ignored", c->id, tcp_state_to_string(to));
+                return;
+        }
         n = tcp_state_path(c->state, to, reset, path, ELEMENTSOF(path));
         if (n < 0 && !reset)
                 n = tcp_state_path(c->state, to, true, path, ELEMENTSOF(path));
@@ -103,10 +108,12 @@ static void conn_set_state(Conn *c, TcpState to, StateSource src, int kstate, co
         conn_set_state_full(c, to, src, kstate, kvia, reason, false);
 }
 
-/* Ask TCP_INFO and follow it. */
+/* Ask TCP_INFO and follow it. Linux's CLOSE is ambiguous on an open fd: a reset, or a connection
+ * that now lives on as a time-wait socket. It is never followed here; the EOF and error paths
+ * settle it with sock_diag or the socket error. */
 static void conn_observe(Conn *c, const char *reason) {
         int k = tcp_kernel_state(c->fd);
-        if (k <= 0)
+        if (k <= 0 || k == 7 /* TCP_CLOSE */)
                 return;
         conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason);
 }
@@ -506,9 +513,18 @@ static void conn_touch(Conn *c) {
                 list_move_tail(&c->server->conns, &c->node);
 }
 
+/* Our FIN's ACK may arrive after we looked: catch FIN_WAIT_2 from the kernel when there is news. */
+void conn_refresh(Conn *c) {
+        if (c->fd >= 0 && !c->dead && (c->state == TCP_STATE_FIN_WAIT_1 || c->state == TCP_STATE_ESTABLISHED))
+                conn_observe(c, NULL);
+}
+
 static void conn_on_readable(Conn *c) {
         Server *s = c->server;
         Manager *m = s->manager;
+
+        if (c->shut_wr && c->state == TCP_STATE_FIN_WAIT_1)
+                conn_observe(c, "ACK of our FIN received");
 
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
                 size_t want = sizeof(m->read_buf), pending = outbuf_len(c->out);

@@ -196,12 +196,13 @@ static int conn_kernel_state(Manager *m, const Conn *c, const char **ret_via) {
         return sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d) < 0 ? -ENOENT : d.state;
 }
 
-static struct json_object *conn_to_json(Manager *m, const Conn *c, bool detailed) {
+static struct json_object *conn_to_json(Manager *m, Conn *c, bool detailed) {
         struct json_object *o = json_object_new_object();
         char a[SOCKADDR_STR_MAX];
         const char *via;
         uint64_t now = now_usec(m, CLOCK_REALTIME);
 
+        conn_refresh(c);
         json_object_object_add(o, "id", json_object_new_string(c->id));
         json_object_object_add(o, "server", json_object_new_string(c->server->cfg.name));
         json_object_object_add(o, "role", json_object_new_string("server"));
