@@ -37,6 +37,8 @@ typedef struct Options {
 
 static Options opts;
 
+#define SYSTEM_SOCKET "/run/tcpedud/control.sock"
+
 typedef struct Conn {
         int fd;
         char path[108];
@@ -57,7 +59,9 @@ static const Verb *find_verb(const char *name);
 
 /* ---- talking to the daemon ---- */
 
-static int resolve_socket(char *buf, size_t size) {
+/* Sets *ret_default when the path is the per-user default rule, with no -s, environment or config. */
+static int resolve_socket(char *buf, size_t size, bool *ret_default) {
+        *ret_default = false;
         if (opts.socket_path)
                 return snprintf(buf, size, "%s", opts.socket_path) < (int)size ? 0 : -ENAMETOOLONG;
         const char *env = getenv("TCPEDU_CONTROL_SOCKET");
@@ -69,6 +73,11 @@ static int resolve_socket(char *buf, size_t size) {
         const char *configured = NULL;
         if (config_load(opts.config_path, &c, &errs) >= 0)
                 configured = c->daemon.control_socket;
+        else if (opts.config_path) {
+                fprintf(stderr, "tcpeductl: ignoring %s, it does not load:\n", opts.config_path);
+                config_errors_print(&errs, stderr);
+        }
+        *ret_default = !configured || !configured[0];
         int r = control_socket_path(configured, buf, size);
         config_free(c);
         config_errors_clear(&errs);
@@ -122,7 +131,13 @@ static int daemon_connect(Conn *c) {
         size_t len;
 
         *c = (Conn){ .fd = -1, .next_id = 1 };
-        int r = resolve_socket(c->path, sizeof(c->path));
+        bool by_default;
+        int r = resolve_socket(c->path, sizeof(c->path), &by_default);
+        /* A user without a daemon of their own most likely means the system's. */
+        if (by_default && geteuid() != 0 && (r < 0 || access(c->path, F_OK) < 0) && access(SYSTEM_SOCKET, F_OK) == 0) {
+                snprintf(c->path, sizeof(c->path), "%s", SYSTEM_SOCKET);
+                r = 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "tcpeductl: no control socket path: %s (use -s PATH or TCPEDU_CONTROL_SOCKET)\n",
                         r == -ENXIO ? "XDG_RUNTIME_DIR is not set" : "path too long");
@@ -700,8 +715,9 @@ static void help(FILE *f) {
         fprintf(f, "\nOptions:\n"
                    "  -s, --socket=PATH   control socket (default: control_socket from the daemon's\n"
                    "                      config, else /run/tcpedud/control.sock for root,\n"
-                   "                      $XDG_RUNTIME_DIR/tcpedud/control.sock otherwise;\n"
-                   "                      TCPEDU_CONTROL_SOCKET overrides the default)\n"
+                   "                      $XDG_RUNTIME_DIR/tcpedud/control.sock otherwise, falling\n"
+                   "                      back to the system daemon's socket when that has none;\n"
+                   "                      TCPEDU_CONTROL_SOCKET takes precedence over all of these)\n"
                    "  -c, --config=FILE   the daemon's config file to read control_socket from\n"
                    "  -j, --json          print the daemon's data as JSON (monitor: one event per line)\n"
                    "  -h, --help          show this help (VERB --help: help on one verb)\n"
@@ -777,6 +793,14 @@ int main(int argc, char **argv) {
                 }
                 if (strcmp(vargv[i], "--json") == 0 || strcmp(vargv[i], "-j") == 0)
                         opts.json = true;
+                else if ((strcmp(vargv[i], "-s") == 0 || strcmp(vargv[i], "--socket") == 0) && i + 1 < vargc)
+                        opts.socket_path = vargv[++i];
+                else if (strncmp(vargv[i], "--socket=", 9) == 0)
+                        opts.socket_path = vargv[i] + 9;
+                else if ((strcmp(vargv[i], "-c") == 0 || strcmp(vargv[i], "--config") == 0) && i + 1 < vargc)
+                        opts.config_path = vargv[++i];
+                else if (strncmp(vargv[i], "--config=", 9) == 0)
+                        opts.config_path = vargv[i] + 9;
                 else
                         vargv[kept++] = vargv[i];
         }

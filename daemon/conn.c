@@ -95,9 +95,12 @@ static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstat
         uint64_t now = now_usec(m, CLOCK_REALTIME);
         for (int i = 0; i < n; i++) {
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
+                /* A step the kernel passed through unseen gets the event that takes TCP along that edge. */
+                const TcpTransition *edge = tcp_transition_find(c->state, path[i]);
+                const char *step_reason = i == n - 1 || !edge ? reason : edge->event;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
                 if (manager_wants_events(m))
-                        log_transition(c, c->state, path[i], step_src, kstate, kvia, reason, now > since ? now - since : 0);
+                        log_transition(c, c->state, path[i], step_src, kstate, kvia, step_reason, now > since ? now - since : 0);
                 timeline_add(c, path[i], step_src, now);
                 c->state = path[i];
                 m->transitions++;
@@ -216,6 +219,7 @@ static void conn_update_events(Conn *c) {
 
 static void conn_timer_stop(Conn *c) {
         c->timer = sd_event_source_disable_unref(c->timer);
+        c->probe = sd_event_source_disable_unref(c->probe);
 }
 
 static int conn_timer_start(Conn *c, uint64_t usec, sd_event_time_handler_t cb) {
@@ -252,7 +256,8 @@ static void conn_detach(Conn *c) {
         list_remove(&c->node);
         s->n_conns--;
         m->n_conns--;
-        server_ip_release(s, &c->peer.sa);
+        if (c->ip_counted)
+                server_ip_release(s, &c->peer.sa);
         free(c->out);
         c->out = NULL;
         if (s->vt->on_disconnect)
@@ -401,19 +406,34 @@ static int close_deadline(sd_event_source *source, uint64_t usec, void *userdata
         Conn *c = userdata;
         (void)source;
         (void)usec;
-        if (c->shut_wr)
+        if (c->half_closed)
+                conn_abort(c, "half-closed peer did not close within idle_timeout: reset");
+        else if (c->shut_wr)
                 conn_abort(c, "peer did not close within 5 s: reset");
         else
                 conn_abort(c, "peer did not read its data within 5 s: reset");
         return 0;
 }
 
-static void conn_enter_closing(Conn *c, bool bounded) {
+/* timeout 0: no deadline */
+static void conn_enter_closing(Conn *c, uint64_t timeout) {
         Manager *m = c->server->manager;
         list_remove(&c->node);
         list_append(&m->closing, &c->node);
-        if (bounded && conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + CONN_CLOSE_TIMEOUT_USEC, close_deadline) < 0)
+        if (timeout && conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + timeout, close_deadline) < 0)
                 conn_abort(c, "no timer for the close");
+}
+
+static int fin_wait_probe(sd_event_source *source, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+        if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1)
+                conn_observe(c, "ACK of our FIN received");
+        if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1 && ++c->probes < 8) {
+                sd_event_source_set_time(source, usec + (USEC_PER_MSEC << c->probes));
+                sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        } else
+                c->probe = sd_event_source_disable_unref(c->probe);
+        return 0;
 }
 
 static void conn_shutdown_active(Conn *c) {
@@ -422,19 +442,23 @@ static void conn_shutdown_active(Conn *c) {
                 return;
         }
         c->shut_wr = true;
-        /* On loopback the ACK of our FIN is usually back before we can look: FIN_WAIT_1 then shows as inferred. */
         conn_observe(c, c->close_reason);
+        /* The ACK of our FIN may come a moment later: look again at 1, 2, 4 ... 128 ms, so that
+         * FIN_WAIT_2 is seen by the kernel rather than inferred. */
+        if (c->state == TCP_STATE_FIN_WAIT_1 && !c->probe)
+                (void)sd_event_add_time_relative(c->server->manager->event, &c->probe, CLOCK_MONOTONIC, USEC_PER_MSEC, 0, fin_wait_probe,
+                                                 c);
         conn_update_events(c);
 }
 
-static void conn_close_full(Conn *c, const char *reason, bool bounded) {
+static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
         if (c->fd < 0 || c->dead || c->closing || c->shut_wr)
                 return;
         c->closing = true;
         c->close_reason = reason;
         if (c->peer_eof)
                 return; /* the passive close is already under way */
-        conn_enter_closing(c, bounded);
+        conn_enter_closing(c, timeout);
         if (c->fd < 0)
                 return;
         if (outbuf_len(c->out)) {
@@ -445,11 +469,13 @@ static void conn_close_full(Conn *c, const char *reason, bool bounded) {
 }
 
 void conn_close(Conn *c, const char *reason) {
-        conn_close_full(c, reason, true);
+        conn_close_full(c, reason, CONN_CLOSE_TIMEOUT_USEC);
 }
 
+/* The peer may go on sending; a half-closed connection is still bounded by idle_timeout. */
 void conn_half_close(Conn *c, const char *reason) {
-        conn_close_full(c, reason, false);
+        c->half_closed = true;
+        conn_close_full(c, reason, (uint64_t)c->server->cfg.idle_timeout * USEC_PER_SEC);
 }
 
 void conn_abort(Conn *c, const char *reason) {
@@ -499,7 +525,7 @@ static void conn_on_peer_eof(Conn *c) {
                 conn_update_events(c);
                 if (!c->closing) {
                         c->closing = true;
-                        conn_enter_closing(c, true);
+                        conn_enter_closing(c, CONN_CLOSE_TIMEOUT_USEC);
                 }
                 return;
         }
@@ -699,6 +725,7 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         }
         s->refs++;
         c->counted = true;
+        c->ip_counted = server_ip_counting(s);
         s->n_conns++;
         m->n_conns++;
         s->accepted++;

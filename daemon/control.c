@@ -441,11 +441,13 @@ static int cmd_kick(CommandContext *ctx) {
         Manager *m = ctx->client->manager;
         const char *id = arg_id(ctx), *how = "close";
 
+        if (control_arg_string(ctx->req->args, "how", &how) == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be a string");
+        if (strcmp(how, "close") != 0 && strcmp(how, "shutdown") != 0 && strcmp(how, "reset") != 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be close, shutdown or reset, not '%s'", how);
         Conn *c = id ? find_conn(m, id, ctx) : NULL;
         if (!c)
                 return -1;
-        if (control_arg_string(ctx->req->args, "how", &how) == -EBADMSG)
-                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be a string");
         if (c->fd < 0)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "connection %s is already closed (%s in the kernel)", c->id,
                             tcp_state_to_string(c->state));
@@ -688,8 +690,18 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 
         sd_event_source_set_time(cc->idle_timer, now_usec(m, CLOCK_MONOTONIC) + CONTROL_IDLE_USEC);
         ssize_t n = recv(fd, cc->in + cc->in_len, CONTROL_LINE_MAX + 1 - cc->in_len, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
                 client_free(cc);
+                return 0;
+        }
+        if (n == 0) {
+                /* The client is done sending: deliver what it is still owed, then close. */
+                if (cc->out_start == cc->out_end)
+                        client_free(cc);
+                else {
+                        cc->close_after_flush = true;
+                        client_update_events(cc);
+                }
                 return 0;
         }
         if (n < 0)
@@ -728,20 +740,25 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 static bool peer_is_admin(Manager *m, int fd, const struct ucred *cred) {
         if (cred->uid == 0 || cred->uid == geteuid())
                 return true;
-        const char *group = m->config->daemon.admin_group;
-        if (!group[0])
+        /* admin_group was resolved when the config was applied: no NSS lookup in the loop. */
+        if (!m->admin_gid_valid)
                 return false;
-        struct group *g = getgrnam(group);
-        if (!g)
-                return false;
-        if (cred->gid == g->gr_gid)
+        if (cred->gid == m->admin_gid)
                 return true;
-        gid_t groups[256];
-        socklen_t len = sizeof(groups);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+        socklen_t len = 64 * sizeof(gid_t);
+        _cleanup_(freep) gid_t *groups = malloc(len);
+        if (!groups)
                 return false;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                if (errno != ERANGE)
+                        return false;
+                free(groups);
+                groups = malloc(len); /* the kernel said how much it needs */
+                if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                        return false;
+        }
         for (size_t i = 0; i < len / sizeof(gid_t); i++)
-                if (groups[i] == g->gr_gid)
+                if (groups[i] == m->admin_gid)
                         return true;
         return false;
 }
@@ -795,6 +812,14 @@ static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void 
         return 0;
 }
 
+/* Counters and durations go out as numbers, everything else as strings. */
+static struct json_object *field_value(const char *v) {
+        size_t n = strlen(v);
+        if (n == 0 || n > 18 || strspn(v, "0123456789") != n || (v[0] == '0' && n > 1))
+                return json_object_new_string(v);
+        return json_object_new_int64(strtoll(v, NULL, 10));
+}
+
 /* Monitors get every event as JSON: the journal entry's fields, TCPEDU_ prefix dropped, lowercased. */
 void control_broadcast(Manager *m, const LogEntry *e) {
         const char *server = NULL;
@@ -815,7 +840,7 @@ void control_broadcast(Manager *m, const LogEntry *e) {
                                 for (size_t j = 0; j < kl; j++)
                                         key[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
                                 key[kl] = 0;
-                                json_object_object_add(ev, key, json_object_new_string(eq + 1));
+                                json_object_object_add(ev, key, field_value(eq + 1));
                                 if (strcmp(key, "server") == 0)
                                         server = eq + 1;
                         }

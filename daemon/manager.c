@@ -2,6 +2,8 @@
 /* The one context: event loop, config, servers, the connection poller, reload and shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -235,6 +237,26 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
                 snprintf(summary, summary_size, "no changes");
         free(plans);
         free(pool);
+        if (m->config->daemon.log_transitions != nc->daemon.log_transitions ||
+            m->config->daemon.max_connections != nc->daemon.max_connections ||
+            strcmp(m->config->daemon.admin_group, nc->daemon.admin_group) != 0 || m->config->daemon.log_level != nc->daemon.log_level) {
+                if (strcmp(summary, "no changes") == 0)
+                        off = 0;
+                snprintf(summary + off, summary_size - MIN(off, summary_size), "%schanged [daemon]", off ? "; " : "");
+        }
+        if (strcmp(m->config->daemon.control_socket, nc->daemon.control_socket) != 0 && m->config->n_files > 0)
+                log_msg(m, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
+                        nc->daemon.control_socket);
+        m->admin_gid_valid = false;
+        if (nc->daemon.admin_group[0]) {
+                struct group *g = getgrnam(nc->daemon.admin_group);
+                if (g) {
+                        m->admin_gid = g->gr_gid;
+                        m->admin_gid_valid = true;
+                } else
+                        log_msg(m, LOG_WARNING, NULL, "admin_group '%s' does not exist: only root and uid %u may change things",
+                                nc->daemon.admin_group, (unsigned)geteuid());
+        }
         config_free(m->config);
         m->config = nc;
         m->log_level = nc->daemon.log_level;
@@ -434,6 +456,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         ListNode *n, *tmp;
         /* Everything still open is dropped without further log entries: the loop is over. */
+        control_close(m);
         list_foreach_safe (n, tmp, &m->dead)
                 conn_free(list_entry(n, Conn, node));
         for (size_t i = 0; i < m->n_servers; i++) {

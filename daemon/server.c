@@ -154,8 +154,12 @@ static bool ip_allowed_and_count(Server *s, const struct sockaddr *peer) {
         return true;
 }
 
+bool server_ip_counting(const Server *s) {
+        return s->cfg.max_clients_per_ip > 0;
+}
+
 void server_ip_release(Server *s, const struct sockaddr *peer) {
-        if (!s->cfg.max_clients_per_ip || !s->ip_buckets)
+        if (!s->ip_buckets)
                 return;
         IpCount **pp = &s->ip_buckets[sockaddr_ip_hash(peer) % s->n_ip_buckets];
         for (IpCount *ic = *pp; ic; pp = &ic->next, ic = ic->next)
@@ -284,7 +288,8 @@ static int on_listener(sd_event_source *source, int fd, uint32_t revents, void *
                 else {
                         Conn *c;
                         if (conn_new(s, cfd, &peer, &c) < 0) {
-                                server_ip_release(s, &peer.sa);
+                                if (server_ip_counting(s))
+                                        server_ip_release(s, &peer.sa);
                                 refuse(s, cfd, REFUSE_NO_MEMORY, &peer.sa);
                         }
                 }

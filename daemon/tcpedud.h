@@ -71,7 +71,7 @@ LogTarget log_target_from_string(const char *s);
 /* The daemon's own messages (not per-connection events), filtered by log_level. */
 void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Stable MESSAGE_IDs, one per kind of event (docs/journal-fields.md, systemd/tcpedud.catalog). */
+/* Stable MESSAGE_IDs, one per kind of event (docs/journal.md). */
 #define MID_TRANSITION "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a01"
 #define MID_CONNECT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a02"
 #define MID_DISCONNECT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a03"
@@ -163,6 +163,7 @@ void listener_close(Listener *l, const char *reason);
 void server_arm_idle_timer(Server *s);
 void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer);
 void server_ip_release(Server *s, const struct sockaddr *peer);
+bool server_ip_counting(const Server *s);
 const char *refuse_reason_to_string(RefuseReason r);
 int listener_accept_resume(Manager *m);
 
@@ -185,11 +186,13 @@ struct Conn {
         int fd; /* -1 once closed: the kernel may still hold the 4-tuple */
         uint32_t events; /* current epoll interest */
         TcpState state;
-        bool counted; /* holds a slot of max_clients / max_connections / per-IP */
+        bool counted; /* holds a slot of max_clients / max_connections */
+        bool ip_counted; /* holds a slot of max_clients_per_ip (the limit may change by reload) */
         bool peer_eof; /* the peer's FIN arrived */
         bool shut_wr; /* our FIN was sent */
         bool closing; /* an active close is under way */
         bool close_after_flush; /* send our FIN once the output buffer drains */
+        bool half_closed; /* kicked with --how shutdown: no 5 s deadline, idle_timeout instead */
         bool lingering; /* on manager->lingering: fd closed, the kernel still has the 4-tuple */
         bool dead; /* on manager->dead, freed at a safe point */
         uint8_t n_timeline;
@@ -198,6 +201,8 @@ struct Conn {
         uint64_t bytes_in, bytes_out;
         OutBuf *out; /* NULL unless a write was partial */
         sd_event_source *timer; /* close deadline, or the watch of a lingering 4-tuple */
+        sd_event_source *probe; /* while in FIN_WAIT_1: looks again for the ACK of our FIN */
+        uint8_t probes;
         uint64_t diag_cookie;
         unsigned watch_checks;
         const char *close_reason;
@@ -269,6 +274,8 @@ typedef struct Manager {
         ListNode control_clients;
         unsigned n_control_clients, n_monitors;
         uint64_t control_dropped; /* control clients cut off at a limit */
+        gid_t admin_gid; /* admin_group, resolved when the config is applied */
+        bool admin_gid_valid;
 
         bool stopping;
         int exit_code;
