@@ -42,7 +42,7 @@ static const TcpTransition transition_table[] = {
         { TCP_STATE_SYN_SENT, TCP_STATE_SYN_RECEIVED, false, "simultaneous open: SYN received, SYN-ACK sent" },
         { TCP_STATE_SYN_SENT, TCP_STATE_ESTABLISHED, false, "SYN-ACK received, ACK sent" },
         { TCP_STATE_SYN_SENT, TCP_STATE_CLOSED, true, "connection refused (RST), unreachable, timed out or closed" },
-        { TCP_STATE_SYN_RECEIVED, TCP_STATE_ESTABLISHED, false, "ACK of SYN received" },
+        { TCP_STATE_SYN_RECEIVED, TCP_STATE_ESTABLISHED, false, "ACK of SYN received: handshake complete" },
         { TCP_STATE_SYN_RECEIVED, TCP_STATE_FIN_WAIT_1, false, "close before the handshake finished: FIN sent" },
         { TCP_STATE_SYN_RECEIVED, TCP_STATE_LISTEN, true, "RST received: back to listening" },
         { TCP_STATE_SYN_RECEIVED, TCP_STATE_CLOSED, true, "RST received or aborted" },

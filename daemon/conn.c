@@ -97,7 +97,7 @@ static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstat
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
                 /* A step the kernel passed through unseen gets the event that takes TCP along that edge. */
                 const TcpTransition *edge = tcp_transition_find(c->state, path[i]);
-                const char *step_reason = i == n - 1 || !edge ? reason : edge->event;
+                const char *step_reason = (i == n - 1 && reason) || !edge ? reason : edge->event;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
                 if (manager_wants_events(m))
                         log_transition(c, c->state, path[i], step_src, kstate, kvia, step_reason, now > since ? now - since : 0);
@@ -737,7 +737,7 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, now_usec(m, CLOCK_REALTIME));
         if (manager_wants_events(m))
                 log_connect(c);
-        conn_observe(c, "handshake complete, connection accepted");
+        conn_observe(c, NULL); /* each step is named by its own event */
         server_arm_idle_timer(s);
         if (s->vt->on_connect)
                 s->vt->on_connect(c);

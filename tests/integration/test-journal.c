@@ -79,7 +79,7 @@ static void test_all_client_closes_first(void) {
         if (transitions->n >= 4) {
                 json_object **t = transitions->e;
                 expect_source(t[0], "kernel", "ESTABLISHED", "tcp_info");
-                EXPECT_STR(jget(t[0], "TCPEDU_REASON"), "handshake complete, connection accepted");
+                EXPECT_STR(jget(t[0], "TCPEDU_REASON"), "ACK of SYN received: handshake complete");
                 expect_source(t[1], "kernel", "CLOSE_WAIT", "tcp_info");
                 EXPECT_STR(jget(t[1], "TCPEDU_REASON"), "FIN received from the peer");
                 const char *src = jget(t[2], "TCPEDU_STATE_SOURCE");
