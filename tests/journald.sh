@@ -3,11 +3,21 @@
 # only if this script started it. Waits for the socket, never for a fixed time.
 set -u
 action=$1 pidfile=$2
-sock=/run/systemd/journal/socket
+dir=/run/systemd/journal
+sock=$dir/socket
+
+journald_running() {
+        local c
+        for c in /proc/[0-9]*/comm; do
+                [ "$(cat "$c" 2>/dev/null)" = systemd-journal ] && return 0
+        done
+        return 1
+}
+
 case $action in
 start)
         rm -f "$pidfile"
-        if [ -S "$sock" ]; then
+        if [ -S "$sock" ] && journald_running; then
                 echo "journald already running"
                 exit 0
         fi
@@ -15,7 +25,9 @@ start)
                 echo "no journald running and not root: journal tests will be skipped"
                 exit 0
         fi
-        mkdir -p /run/systemd/journal
+        # A socket file without a journald behind it (one that was stopped) would swallow every entry.
+        rm -f "$sock" "$dir/stdout" "$dir/dev-log" "$dir/syslog"
+        mkdir -p "$dir"
         setsid /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
         echo $! >"$pidfile"
         for _ in $(seq 100); do
@@ -31,7 +43,7 @@ stop)
         kill "$pid" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
         kill -9 "$pid" 2>/dev/null
-        rm -f "$pidfile"
+        rm -f "$pidfile" "$sock" "$dir/stdout" "$dir/dev-log" "$dir/syslog"
         echo "stopped journald (pid $pid)"
         ;;
 esac
