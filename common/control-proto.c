@@ -20,9 +20,9 @@ static const char *const error_table[_CONTROL_ERROR_MAX] = {
 };
 
 static const ControlCommand command_table[] = {
-        { "status", false },  { "servers", false },     { "show", false },     { "start", true }, { "stop", true },
-        { "restart", true },  { "connections", false }, { "conn", false },     { "kick", true },  { "reload", true },
-        { "monitor", false }, { "stats", false },       { "log-level", true },
+        { "status", false },  { "servers", false },     { "show", false },     { "start", true },    { "stop", true },
+        { "restart", true },  { "connections", false }, { "conn", false },     { "kick", true },     { "reload", true },
+        { "monitor", false }, { "stats", false },       { "log-level", true }, { "chat-say", true },
 };
 
 const char *control_error_to_string(ControlError e) {

@@ -30,7 +30,12 @@ typedef enum KeyType {
         KEY_LOG_LEVEL,
         KEY_SERVER_TYPE,
         KEY_LISTEN,
+        KEY_CHAT_PROTOCOL,
+        KEY_HANDLER,
 } KeyType;
+
+#define TYPES_ALL 0u
+#define TYPE_BIT(t) (1u << (t))
 
 typedef struct ConfigKey {
         SectionKind section;
@@ -41,6 +46,7 @@ typedef struct ConfigKey {
         uint64_t min, max;
         const char *def; /* NULL: required */
         const char *help;
+        unsigned types; /* server keys: the types it applies to (TYPES_ALL: every type) */
 } ConfigKey;
 
 #define D(field) offsetof(DaemonConfig, field), sizeof(((DaemonConfig *)0)->field)
@@ -70,10 +76,31 @@ static const ConfigKey key_table[] = {
           "seconds without data before the daemon closes a connection; 0: never" },
         { SECTION_SERVER, "buffer_size", KEY_SIZE, S(buffer_size), 1024, 64 << 20, "64K",
           "unsent output per connection before the daemon stops reading it (K, M suffixes)" },
+        { SECTION_SERVER, "max_message", KEY_SIZE, S(max_message), 64, 1 << 20, "4096",
+          "bytes per message (a line or a JSON object); a longer one gets an error and is discarded",
+          TYPE_BIT(SERVER_TYPE_ENHANCED) | TYPE_BIT(SERVER_TYPE_CHAT) },
+        { SECTION_SERVER, "line_timeout", KEY_SECONDS, S(line_timeout), 0, 3600, "30",
+          "seconds a client may keep a message incomplete before it is disconnected; 0: no limit",
+          TYPE_BIT(SERVER_TYPE_ENHANCED) | TYPE_BIT(SERVER_TYPE_CHAT) },
+        { SECTION_SERVER, "handler", KEY_HANDLER, S(handler), 0, 0, HANDLER_JSON_COMMANDS,
+          "json-commands, or the absolute path of a handler plug-in (.so)", TYPE_BIT(SERVER_TYPE_ENHANCED) },
+        { SECTION_SERVER, "protocol", KEY_CHAT_PROTOCOL, S(protocol), 0, 0, "auto",
+          "auto (JSON if the first byte is '{', else lines), json or line", TYPE_BIT(SERVER_TYPE_CHAT) },
+        { SECTION_SERVER, "history", KEY_UINT, S(history), 0, 1000, "20", "messages a new member receives first",
+          TYPE_BIT(SERVER_TYPE_CHAT) },
+        { SECTION_SERVER, "max_queue", KEY_SIZE, S(max_queue), 4096, 256 << 20, "1M",
+          "output queued for one member before it is disconnected", TYPE_BIT(SERVER_TYPE_CHAT) },
+        { SECTION_SERVER, "max_rate", KEY_UINT, S(max_rate), 0, 100000, "20",
+          "messages a second from one member before it is cut off; 0: no limit", TYPE_BIT(SERVER_TYPE_CHAT) },
 };
 
 static const char *const log_transitions_names[_LOG_TRANSITIONS_MAX] = { "all", "summary", "off" };
-static const char *const server_type_names[_SERVER_TYPE_MAX] = { "echo" };
+static const char *const server_type_names[_SERVER_TYPE_MAX] = { "echo", "enhanced", "chat" };
+static const char *const chat_protocol_names[_CHAT_PROTOCOL_MAX] = { "auto", "json", "line" };
+
+const char *chat_protocol_to_string(int p) {
+        return p >= 0 && p < _CHAT_PROTOCOL_MAX ? chat_protocol_names[p] : NULL;
+}
 static const char *const log_level_names[8] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
 
 const char *server_type_to_string(int t) {
@@ -296,7 +323,8 @@ static int set_value(const ConfigKey *k, void *base, const char *v, char *why, s
                         snprintf(why, why_size, "value '%s' for '%s' out of range (%" PRIu64 "-%" PRIu64 ")", v, k->name, k->min, k->max);
                         return -ERANGE;
                 }
-                if (k->type == KEY_SIZE)
+                /* the field's own width decides: sizes may be unsigned or uint64_t */
+                if (k->size == sizeof(uint64_t))
                         *(uint64_t *)field = x;
                 else
                         *(unsigned *)field = (unsigned)x;
@@ -322,13 +350,37 @@ static int set_value(const ConfigKey *k, void *base, const char *v, char *why, s
         case KEY_SERVER_TYPE:
                 r = server_type_from_string(v);
                 if (r < 0) {
-                        snprintf(why, why_size, "unknown server type '%s' (known: echo)", v);
+                        snprintf(why, why_size, "unknown server type '%s' (known: echo, enhanced, chat)", v);
                         return -EINVAL;
                 }
                 *(int *)field = r;
                 return 0;
         case KEY_LISTEN:
                 return parse_listen(v, (ServerConfig *)base, why, why_size);
+        case KEY_CHAT_PROTOCOL:
+                for (int i = 0; i < _CHAT_PROTOCOL_MAX; i++)
+                        if (strcmp(v, chat_protocol_names[i]) == 0) {
+                                *(int *)field = i;
+                                return 0;
+                        }
+                snprintf(why, why_size, "invalid value '%s' for '%s': expected auto, json or line", v, k->name);
+                return -EINVAL;
+        case KEY_HANDLER:
+                if (strcmp(v, HANDLER_JSON_COMMANDS) != 0) {
+                        size_t n = strlen(v);
+                        if (v[0] != '/' || n < 4 || strcmp(v + n - 3, ".so") != 0) {
+                                snprintf(why, why_size,
+                                         "invalid value '%s' for 'handler': expected json-commands or the absolute path of a .so plug-in",
+                                         v);
+                                return -EINVAL;
+                        }
+                }
+                if (strlen(v) >= k->size) {
+                        snprintf(why, why_size, "value of '%s' too long (at most %zu bytes)", k->name, k->size - 1);
+                        return -EINVAL;
+                }
+                memcpy(field, v, strlen(v) + 1);
+                return 0;
         }
         return -EINVAL;
 }
@@ -344,10 +396,11 @@ static void format_value(const ConfigKey *k, const void *base, char *buf, size_t
                 break;
         case KEY_UINT:
         case KEY_SECONDS:
-                snprintf(buf, size, "%u", *(const unsigned *)field);
-                break;
         case KEY_SIZE:
-                snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
+                if (k->size == sizeof(uint64_t))
+                        snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field);
+                else
+                        snprintf(buf, size, "%u", *(const unsigned *)field);
                 break;
         case KEY_LOG_TRANSITIONS:
                 snprintf(buf, size, "%s", log_transitions_to_string(*(const int *)field));
@@ -357,6 +410,12 @@ static void format_value(const ConfigKey *k, const void *base, char *buf, size_t
                 break;
         case KEY_SERVER_TYPE:
                 snprintf(buf, size, "%s", server_type_to_string(*(const int *)field));
+                break;
+        case KEY_CHAT_PROTOCOL:
+                snprintf(buf, size, "%s", chat_protocol_to_string(*(const int *)field));
+                break;
+        case KEY_HANDLER:
+                snprintf(buf, size, "%s", field);
                 break;
         case KEY_LISTEN: {
                 const ServerConfig *s = base;
@@ -785,6 +844,15 @@ int config_validate(Config *c, ConfigErrors *errs) {
 
         for (size_t i = 0; i < c->n_servers; i++) {
                 ServerConfig *s = &c->servers[i];
+                size_t slot = 0;
+                for (size_t k = 0; k < ELEMENTSOF(key_table); k++) {
+                        if (key_table[k].section != SECTION_SERVER)
+                                continue;
+                        ConfigOrigin o = s->key_origin[slot++];
+                        if (o.line && s->type >= 0 && key_table[k].types && !(key_table[k].types & TYPE_BIT(s->type)))
+                                config_errors_add(errs, origin_file(c, o), o.line, "key '%s' does not apply to a server of type %s",
+                                                  key_table[k].name, server_type_to_string(s->type));
+                }
                 /* A key that was set but invalid has been reported already. */
                 if (s->key_origin[type_slot].line == 0)
                         config_errors_add(errs, origin_file(c, s->declared), s->declared.line, "[server %s]: missing required key 'type'",
@@ -884,6 +952,18 @@ int config_load(const char *path, Config **ret, ConfigErrors *errs) {
         return 0;
 }
 
+ConfigOrigin config_key_origin(const ServerConfig *s, const char *key) {
+        size_t slot;
+        if (!find_key(SECTION_SERVER, key, &slot) || slot >= SERVER_KEY_SLOTS)
+                return (ConfigOrigin){};
+        ConfigOrigin o = s->key_origin[slot];
+        return o.line ? o : s->declared;
+}
+
+const char *config_origin_file(const Config *c, ConfigOrigin o) {
+        return origin_file(c, o);
+}
+
 const ServerConfig *config_find_server(const Config *c, const char *name) {
         for (size_t i = 0; i < c->n_servers; i++)
                 if (strcmp(c->servers[i].name, name) == 0)
@@ -906,7 +986,8 @@ void config_dump(const Config *c, FILE *f) {
         for (size_t s = 0; s < c->n_servers; s++) {
                 fprintf(f, "\n[server %s]\n", c->servers[s].name);
                 for (size_t i = 0; i < ELEMENTSOF(key_table); i++)
-                        if (key_table[i].section == SECTION_SERVER) {
+                        if (key_table[i].section == SECTION_SERVER &&
+                            (!key_table[i].types || (c->servers[s].type >= 0 && (key_table[i].types & TYPE_BIT(c->servers[s].type))))) {
                                 format_value(&key_table[i], &c->servers[s], v, sizeof(v));
                                 /* What tcpedud prints it must be able to read back: drop the blanks
                                  * around '=' rather than exceed the line limit. */
@@ -928,5 +1009,7 @@ bool server_config_same_listeners(const ServerConfig *a, const ServerConfig *b) 
 bool server_config_equal(const ServerConfig *a, const ServerConfig *b) {
         return strcmp(a->name, b->name) == 0 && server_config_same_listeners(a, b) && a->autostart == b->autostart &&
                a->max_clients == b->max_clients && a->max_clients_per_ip == b->max_clients_per_ip && a->idle_timeout == b->idle_timeout &&
-               a->buffer_size == b->buffer_size;
+               a->buffer_size == b->buffer_size && a->max_message == b->max_message && a->line_timeout == b->line_timeout &&
+               strcmp(a->handler, b->handler) == 0 && a->protocol == b->protocol && a->history == b->history &&
+               a->max_queue == b->max_queue && a->max_rate == b->max_rate;
 }

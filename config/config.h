@@ -27,9 +27,20 @@ typedef enum LogTransitions {
 
 typedef enum ServerType {
         SERVER_TYPE_ECHO,
+        SERVER_TYPE_ENHANCED,
+        SERVER_TYPE_CHAT,
         _SERVER_TYPE_MAX,
         _SERVER_TYPE_INVALID = -22,
 } ServerType;
+
+typedef enum ChatProtocol {
+        CHAT_PROTOCOL_AUTO, /* '{' as the first byte: JSON; anything else: line mode */
+        CHAT_PROTOCOL_JSON,
+        CHAT_PROTOCOL_LINE,
+        _CHAT_PROTOCOL_MAX,
+} ChatProtocol;
+
+#define HANDLER_JSON_COMMANDS "json-commands"
 
 typedef struct ListenAddr {
         SockaddrUnion addr;
@@ -64,6 +75,16 @@ typedef struct ServerConfig {
         unsigned max_clients_per_ip; /* 0: no per-address limit */
         unsigned idle_timeout; /* seconds, 0: never */
         uint64_t buffer_size; /* bytes of unsent output before reading pauses */
+        /* enhanced and chat */
+        unsigned max_message; /* bytes per framed message */
+        unsigned line_timeout; /* seconds an incomplete message may stay open, 0: no limit */
+        /* enhanced */
+        char handler[256]; /* "json-commands" or the path of a plug-in (.so) */
+        /* chat */
+        int protocol; /* ChatProtocol */
+        unsigned history;
+        uint64_t max_queue; /* bytes queued for one member before it is dropped */
+        unsigned max_rate; /* messages a second from one member, 0: no limit */
 
         ConfigOrigin declared; /* its [server NAME] header */
         ConfigOrigin key_origin[SERVER_KEY_SLOTS]; /* where each key was last set; line 0: default */
@@ -98,12 +119,16 @@ int config_apply_string(Config *c, const char *name, const char *text, ConfigErr
 int config_validate(Config *c, ConfigErrors *errs);
 
 const ServerConfig *config_find_server(const Config *c, const char *name);
+/* Where a server's key was set (line 0: not set), and the file an origin names. */
+ConfigOrigin config_key_origin(const ServerConfig *s, const char *key);
+const char *config_origin_file(const Config *c, ConfigOrigin o);
 void config_dump(const Config *c, FILE *f);
 bool server_config_equal(const ServerConfig *a, const ServerConfig *b);
 /* True if only limits differ: the listeners and the type stay. */
 bool server_config_same_listeners(const ServerConfig *a, const ServerConfig *b);
 
 const char *server_type_to_string(int t);
+const char *chat_protocol_to_string(int p);
 int server_type_from_string(const char *s);
 const char *log_transitions_to_string(int t);
 const char *log_level_to_string(int level);

@@ -396,6 +396,22 @@ static void print_show(struct json_object *s) {
         printf("\nrefused:     ");
         json_object_object_foreach(refused, k2, v2) printf(" %s=%s", k2, json_object_get_string(v2));
         printf("\n");
+        struct json_object *counters = jget(s, "counters"), *members = jget(s, "members");
+        if (jget(s, "handler"))
+                printf("handler:      %s\n", jstr(s, "handler"));
+        if (counters) {
+                printf("counters:    ");
+                json_object_object_foreach(counters, k3, v3) printf(" %s=%s", k3, json_object_get_string(v3));
+                printf("\n");
+        }
+        if (members) {
+                printf("protocol:     %s\nmessages:     %s (joins %s, leaves %s, drops %s)\nmembers:      %zu\n", jstr(s, "protocol"),
+                       jstr(s, "messages"), jstr(s, "joins"), jstr(s, "leaves"), jstr(s, "drops"), json_object_array_length(members));
+                for (size_t i = 0; i < json_object_array_length(members); i++) {
+                        struct json_object *m = json_object_array_get_idx(members, i);
+                        printf("  %-20s %-5s %-24s %s\n", jstr(m, "name"), jstr(m, "protocol"), jstr(m, "peer"), jstr(m, "id"));
+                }
+        }
 }
 
 static void print_server_brief(struct json_object *s) {
@@ -538,6 +554,17 @@ static int verb_stats(int argc, char **argv) {
         (void)argc;
         (void)argv;
         return simple("stats", NULL, print_stats);
+}
+
+static void print_chat_say(struct json_object *d) {
+        printf("posted to %s (%s members)\n", jstr(d, "server"), jstr(d, "members"));
+}
+
+static int verb_chat_say(int argc, char **argv) {
+        (void)argc;
+        struct json_object *a = args_with("server", argv[1]);
+        json_object_object_add(a, "text", json_object_new_string(argv[2]));
+        return simple("chat-say", a, print_chat_say);
 }
 
 static int verb_log_level(int argc, char **argv) {
@@ -694,6 +721,7 @@ static const Verb verbs[] = {
         { "monitor", "[--server NAME]", "stream events live until interrupted", 0, 2, verb_monitor },
         { "stats", "", "print counters as key=value lines", 0, 0, verb_stats },
         { "log-level", "LEVEL", "set the daemon's log level (emerg ... debug)", 1, 1, verb_log_level },
+        { "chat-say", "SERVER TEXT", "post a server notice to a chat room", 2, 2, verb_chat_say },
         { "explain", "[STATE]", "explain a TCP state, or draw the state diagram (no daemon needed)", 0, 1, verb_explain },
 };
 

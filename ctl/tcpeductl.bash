@@ -1,9 +1,9 @@
 # bash completion for tcpeductl(1)                                -*- shell-script -*-
 #
 # Completes verbs, options, the values of --how, --server and log-level, TCP state names for
-# explain, and asks the running daemon for server names and connection ids (through tcpeductl
-# --json, with the same -s/-c options as the command line being completed). When the daemon
-# cannot be reached, those simply do not complete.
+# explain, and asks the running daemon for server names (for chat-say, only chat servers) and
+# connection ids (through tcpeductl --json, with the same -s/-c options as the command line being
+# completed). When the daemon cannot be reached, those simply do not complete.
 
 # Print the values of one JSON string key ("name" or "id") from tcpeductl --json VERB ARGS...
 _tcpeductl_query()
@@ -17,6 +17,24 @@ _tcpeductl_query()
     "${run[@]}" </dev/null 2>/dev/null |
         grep -o "\"$key\":\"[^\"]*\"" 2>/dev/null |
         sed -e "s/^\"$key\":\"//" -e 's/"$//'
+}
+
+# Server names, from the brief server objects of "status" ("servers" and "show" also list chat
+# members, whose objects have a "name" too). With a type ("chat"), only servers of that type.
+_tcpeductl_servers()
+{
+    local type=$1
+    if [[ -z $type ]]; then
+        _tcpeductl_query name status
+        return
+    fi
+    local -a run=("$_tcpeductl_cmd" "${_tcpeductl_global[@]}" --json status)
+    if type -P timeout >/dev/null 2>&1; then
+        run=(timeout 3 "${run[@]}")
+    fi
+    "${run[@]}" </dev/null 2>/dev/null |
+        grep -o "\"name\":\"[^\"]*\",\"type\":\"$type\"" 2>/dev/null |
+        sed -e 's/^"name":"//' -e 's/",.*$//'
 }
 
 # Words of $1 (separated by blanks or newlines) that complete $cur.
@@ -67,7 +85,7 @@ _tcpeductl()
         fi
     fi
 
-    local verbs="status servers show start stop restart connections conn kick reload monitor stats log-level explain"
+    local verbs="status servers show start stop restart connections conn kick reload monitor stats log-level chat-say explain"
     local states="CLOSED LISTEN SYN_SENT SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT"
     local levels="emerg alert crit err warning notice info debug"
     local common="-j --json -h --help"
@@ -113,15 +131,27 @@ _tcpeductl()
         return
     fi
 
-    # The verb's positional arguments so far (options and their values left out).
+    # The verb's positional arguments so far (options and their values left out). tcpeductl also
+    # takes -s and -c after the verb: they name the daemon to ask, as before it.
     local -a args=()
     for ((i = verb_index + 1; i < cword; i++)); do
         case ${words[i]} in
+        -s | --socket | -c | --config)
+            ((i + 1 < cword)) && _tcpeductl_global+=("${words[i]}" "${words[i + 1]}")
+            ((i++))
+            ;;
+        --socket=* | --config=*) _tcpeductl_global+=("${words[i]}") ;;
         --how | --server) ((i++)) ;;
         -*) ;;
         *) args+=("${words[i]}") ;;
         esac
     done
+    case $prev in
+    -s | --socket | -c | --config)
+        _tcpeductl_files
+        return
+        ;;
+    esac
 
     case $verb in
     status | servers | reload | stats)
@@ -131,7 +161,15 @@ _tcpeductl()
         if [[ $cur == -* ]]; then
             _tcpeductl_compgen "$common"
         elif ((${#args[@]} == 0)); then
-            _tcpeductl_compgen "$(_tcpeductl_query name servers)"
+            _tcpeductl_compgen "$(_tcpeductl_servers)"
+        fi
+        ;;
+    chat-say)
+        # chat-say SERVER TEXT: chat servers only; the text is the user's own.
+        if [[ $cur == -* ]]; then
+            _tcpeductl_compgen "$common"
+        elif ((${#args[@]} == 0)); then
+            _tcpeductl_compgen "$(_tcpeductl_servers chat)"
         fi
         ;;
     conn)
@@ -152,7 +190,7 @@ _tcpeductl()
         ;;
     monitor)
         if [[ $prev == --server ]]; then
-            _tcpeductl_compgen "$(_tcpeductl_query name servers)"
+            _tcpeductl_compgen "$(_tcpeductl_servers)"
         elif [[ $cur == -* ]]; then
             _tcpeductl_compgen "--server $common"
         fi

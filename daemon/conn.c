@@ -348,6 +348,8 @@ void conn_forget(Conn *c, const char *reason) {
 void conn_free(Conn *c) {
         if (!c)
                 return;
+        if (c->server->vt->conn_free)
+                c->server->vt->conn_free(c);
         conn_timer_stop(c);
         safe_close(c->fd);
         free(c->out);
@@ -456,6 +458,10 @@ static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
                 return;
         c->closing = true;
         c->close_reason = reason;
+        if (c->server->vt->on_close_start)
+                c->server->vt->on_close_start(c);
+        if (c->fd < 0 || c->dead)
+                return;
         if (c->peer_eof)
                 return; /* the passive close is already under way */
         conn_enter_closing(c, timeout);
@@ -638,6 +644,12 @@ void conn_handle_events(Conn *c, uint32_t events) {
                 else if (events & EPOLLHUP)
                         conn_on_error(c, EPIPE); /* both directions are shut and we still hold output */
         }
+}
+
+int conn_send_bounded(Conn *c, const void *data, size_t len, size_t limit) {
+        if (outbuf_len(c->out) + len > limit)
+                return -ENOBUFS;
+        return conn_send(c, data, len);
 }
 
 int conn_send(Conn *c, const void *data, size_t len) {

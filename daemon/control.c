@@ -183,6 +183,8 @@ static struct json_object *server_to_json(const Server *s, bool detailed) {
         for (int r = 0; r < _REFUSE_MAX; r++)
                 json_object_object_add(refused, refuse_reason_to_string((RefuseReason)r), json_object_new_int64((int64_t)s->refused[r]));
         json_object_object_add(o, "refused", refused);
+        if (s->vt->describe)
+                s->vt->describe((Server *)s, o);
         return o;
 }
 
@@ -518,6 +520,30 @@ static int cmd_monitor(CommandContext *ctx) {
         return 0;
 }
 
+static int cmd_chat_say(CommandContext *ctx) {
+        const char *text = NULL;
+        Server *s = find_server_arg(ctx, true);
+        if (!s)
+                return -1;
+        int r = control_arg_string(ctx->req->args, "text", &text);
+        if (r < 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, r == -ENOENT ? "missing argument \"text\"" : "\"text\" must be a string");
+        if (s->cfg.type != SERVER_TYPE_CHAT)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "server '%s' is of type %s, not chat", s->cfg.name, s->vt->name);
+        if (!s->running)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "server '%s' is not running", s->cfg.name);
+        if (!*text || strlen(text) > s->cfg.max_message || strpbrk(text, "\r\n"))
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"text\" must be one line of 1 to %u bytes", s->cfg.max_message);
+        r = chat_say(s, text);
+        if (r < 0)
+                return fail(ctx, CONTROL_ERROR_INTERNAL, "cannot post: %s", strerror(-r));
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "server", json_object_new_string(s->cfg.name));
+        json_object_object_add(o, "members", json_object_new_int(r));
+        ctx->data = o;
+        return 0;
+}
+
 static int cmd_stats(CommandContext *ctx) {
         Manager *m = ctx->client->manager;
         JournalStats js;
@@ -599,11 +625,16 @@ static const CommandHandler handlers[] = {
         { "reload", cmd_reload },
         { "monitor", cmd_monitor },
         { "stats", cmd_stats },
+        { "chat-say", cmd_chat_say },
         { "log-level", cmd_log_level },
 };
 
 static void log_mutation(ControlClient *cc, const ControlRequest *req, bool ok, const char *error) {
         Manager *m = cc->manager;
+        /* What members say is never logged, and a notice posted into a room is no exception. */
+        struct json_object *text;
+        if (json_object_object_get_ex(req->args, "text", &text))
+                json_object_object_add(req->args, "text", json_object_new_string("(not logged)"));
         const char *args = json_object_to_json_string_ext(req->args, JSON_C_TO_STRING_PLAIN);
         LogEntry e;
         log_entry_init(&e, LOG_NOTICE, MID_CONTROL);

@@ -14,6 +14,8 @@ const ServerVtable echo_vtable = {
 const ServerVtable *server_vtable_for(int type) {
         static const ServerVtable *const table[_SERVER_TYPE_MAX] = {
                 [SERVER_TYPE_ECHO] = &echo_vtable,
+                [SERVER_TYPE_ENHANCED] = &enhanced_vtable,
+                [SERVER_TYPE_CHAT] = &chat_vtable,
         };
         return type >= 0 && type < _SERVER_TYPE_MAX ? table[type] : NULL;
 }

@@ -123,6 +123,10 @@ static int run(int argc, char **argv) {
                 return -r;
 
         r = config_load(args.config_path, &config, &errs);
+        if (r >= 0 && plugins_validate(config, &errs) < 0) {
+                config = config_free(config);
+                r = -EINVAL;
+        }
         if (r < 0) {
                 if (errs.n == 0)
                         fprintf(stderr, "tcpedud: cannot load configuration: %s\n", strerror(-r));

@@ -10,10 +10,21 @@
 #include <sys/epoll.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-id128.h>
 
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "tcpedud.h"
+
+/* xorshift128+: fast, and good enough for a teaching server's random command (not for secrets). */
+uint64_t manager_random(Manager *m) {
+        uint64_t s1 = m->rng[0];
+        const uint64_t s0 = m->rng[1];
+        m->rng[0] = s0;
+        s1 ^= s1 << 23;
+        m->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+        return m->rng[1] + s0;
+}
 
 uint64_t now_usec(Manager *m, clockid_t clock) {
         uint64_t t = 0;
@@ -132,7 +143,8 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
                 Server *old = find_server(m, sc->name);
                 Plan *p = &plans[i];
                 p->cfg = sc;
-                if (old && old->cfg.type == sc->type) {
+                /* Same type and handler: the same server object, its connections kept. */
+                if (old && old->cfg.type == sc->type && strcmp(old->cfg.handler, sc->handler) == 0) {
                         p->server = old;
                         p->run = old->running || (!server_config_equal(&old->cfg, sc) && sc->autostart);
                 } else {
@@ -285,6 +297,10 @@ int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary
 
         (void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, now_usec(m, CLOCK_MONOTONIC));
         r = config_load(m->config_path, &nc, errs);
+        if (r >= 0 && plugins_validate(nc, errs) < 0) {
+                nc = config_free(nc);
+                r = -EINVAL;
+        }
         if (r >= 0) {
                 r = apply_config(m, nc, error, sizeof(error), summary, summary_size);
                 if (r < 0) {
@@ -418,6 +434,11 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
         (void)sd_event_set_watchdog(m->event, true);
         m->start_usec = now_usec(m, CLOCK_REALTIME);
+        sd_id128_t seed;
+        if (sd_id128_randomize(&seed) < 0)
+                seed = (sd_id128_t){ .qwords = { m->start_usec, (uint64_t)getpid() } };
+        m->rng[0] = seed.qwords[0] | 1;
+        m->rng[1] = seed.qwords[1];
         *ret = m;
         return 0;
 fail:

@@ -58,6 +58,8 @@ Server *server_unref(Server *s) {
         for (unsigned i = 0; i < s->n_listeners; i++)
                 listener_free(s->listeners[i]);
         sd_event_source_disable_unref(s->idle_timer);
+        if (s->vt && s->vt->free_state)
+                s->vt->free_state(s);
         for (size_t b = 0; b < s->n_ip_buckets; b++)
                 for (IpCount *ic = s->ip_buckets[b]; ic;) {
                         IpCount *n = ic->next;

@@ -11,6 +11,8 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "framing.h"
+#include "tcpedu/handler.h"
 #include "id.h"
 #include "list.h"
 #include "sockaddr-util.h"
@@ -86,6 +88,10 @@ void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, 
 #define MID_DAEMON_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0c"
 #define MID_LIMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0d"
 #define MID_CONTROL "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0e"
+#define MID_CHAT_JOIN "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0f"
+#define MID_CHAT_LEAVE "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a10"
+#define MID_CHAT_RENAME "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a11"
+#define MID_CHAT_DROP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a12"
 
 /* ---- server types: echo.c (later enhanced.c, chat.c, plugin.c) ---- */
 
@@ -96,9 +102,54 @@ typedef struct ServerVtable {
         void (*on_connect)(Conn *c);
         void (*on_data)(Conn *c, const uint8_t *data, size_t len);
         void (*on_disconnect)(Conn *c);
+        /* optional: the daemon began to close the connection (kick, idle, line_timeout, stop): the
+         * peer may linger for up to 5 s, but the type can let go of it now */
+        void (*on_close_start)(Conn *c);
+        /* optional: what `tcpeductl show` adds for this type; freeing the type's per-server state */
+        void (*describe)(Server *s, struct json_object *out);
+        void (*free_state)(Server *s);
+        /* optional: free c->userdata. Called at the safe point (conn_free), never from inside I/O,
+         * so that a callback's own state outlives a close that happens within it. */
+        void (*conn_free)(Conn *c);
 } ServerVtable;
 
 extern const ServerVtable echo_vtable;
+extern const ServerVtable enhanced_vtable;
+extern const ServerVtable chat_vtable;
+/* Post a server notice to a chat room; returns the number of members, or -errno. */
+int chat_say(Server *s, const char *text);
+
+/* ---- plugin.c: handler plug-ins of the enhanced server ---- */
+
+#define PLUGIN_OUTPUT_FACTOR 16 /* a plug-in's unsent output per connection: 16 x buffer_size */
+
+typedef struct Plugin {
+        void *dl;
+        const tcpedu_handler *h;
+        void *state;
+} Plugin;
+
+/* Check every plug-in a config names; errors as FILE:LINE: message. */
+int plugins_validate(const Config *c, ConfigErrors *errs);
+int plugin_open(Server *s, Plugin *ret);
+void plugin_close(Plugin *p);
+void *enhanced_plugin_data(Conn *c);
+void enhanced_set_plugin_data(Conn *c, void *data);
+
+/* ---- framed.c: what enhanced and chat connections share ---- */
+
+typedef struct FramedConn {
+        Framer framer;
+        sd_event_source *line_timer; /* armed while a message is incomplete */
+} FramedConn;
+
+void framed_init(Conn *c, FramedConn *fc, FramerMode mode);
+/* Feed what was read; returns < 0 once the connection is closing (stop using it). */
+int framed_feed(Conn *c, FramedConn *fc, const uint8_t *data, size_t len, FrameHandler h, void *userdata);
+void framed_done(FramedConn *fc);
+/* Send a JSON object as one line. */
+int conn_send_json(Conn *c, struct json_object *o);
+uint64_t manager_random(Manager *m);
 const ServerVtable *server_vtable_for(int type);
 
 /* ---- server.c: listeners, accept and limits ---- */
@@ -145,6 +196,8 @@ struct Server {
 
         IpCount **ip_buckets; /* per-address counts, only when max_clients_per_ip is set */
         size_t n_ip_buckets, n_ips;
+
+        void *type_state; /* the server type's own, freed by vt->free_state */
 
         uint64_t accepted, bytes_in, bytes_out;
         uint64_t refused[_REFUSE_MAX];
@@ -215,6 +268,8 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
 /* Queue bytes for the peer: written at once if the socket takes them, else buffered up to
  * buffer_size (reading pauses beyond it). Returns 0 or -errno (the connection is then closing). */
 int conn_send(Conn *c, const void *data, size_t len);
+/* As conn_send, but -ENOBUFS (and nothing queued) if the unsent output would pass limit. */
+int conn_send_bounded(Conn *c, const void *data, size_t len, size_t limit);
 /* Close actively: flush, send FIN, wait (bounded) for the peer's FIN: FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT. */
 void conn_close(Conn *c, const char *reason);
 /* Half-close: send FIN and keep reading until the peer's FIN, with no deadline. */
@@ -281,6 +336,7 @@ typedef struct Manager {
         int exit_code;
         uint64_t start_usec;
         uint64_t transitions, reloads, reload_failures, lingering_untracked;
+        uint64_t rng[2]; /* xorshift128+ state for the enhanced server's random command */
         char last_status[256];
 } Manager;
 

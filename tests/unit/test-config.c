@@ -23,11 +23,26 @@
 #define NAME "t.conf"
 /* A valid server on lines 1-3: a key added after it is on line 4. */
 #define SERVER_A "[server a]\ntype = echo\nlisten = 127.0.0.1:7001\n"
+/* The same for the other types. */
+#define SERVER_E "[server e]\ntype = enhanced\nlisten = 127.0.0.1:7001\n"
+#define SERVER_C "[server c]\ntype = chat\nlisten = 127.0.0.1:7001\n"
 
 /* Every key of the key table, as a user writes it. */
 static const char *const daemon_keys[] = { "control_socket", "admin_group", "log_transitions", "max_connections", "log_level" };
-static const char *const server_keys[] = { "type",         "listen",     "autostart", "backlog", "max_clients", "max_clients_per_ip",
-                                           "idle_timeout", "buffer_size" };
+/* in the order of the key table (the order of ServerConfig.key_origin) */
+static const char *const server_keys[] = {
+        "type",        "listen",       "autostart", "backlog",  "max_clients", "max_clients_per_ip", "idle_timeout", "buffer_size",
+        "max_message", "line_timeout", "handler",   "protocol", "history",     "max_queue",          "max_rate"
+};
+/* The keys that apply to some types only, and to which. */
+static const struct {
+        const char *name;
+        bool echo, enhanced, chat;
+} typed_keys[] = {
+        { "max_message", false, true, true }, { "line_timeout", false, true, true }, { "handler", false, true, false },
+        { "protocol", false, false, true },   { "history", false, false, true },     { "max_queue", false, false, true },
+        { "max_rate", false, false, true },
+};
 
 static char tmpdir[64];
 
@@ -514,8 +529,30 @@ static void test_value_log_level(void) {
 }
 
 static void test_value_server_type(void) {
+        static const struct {
+                const char *text;
+                int type;
+        } types[] = { { "echo", SERVER_TYPE_ECHO }, { "enhanced", SERVER_TYPE_ENHANCED }, { "chat", SERVER_TYPE_CHAT } };
+        char text[256];
+
         /* reported once: the key is there, its value is wrong */
-        EXPECT_ERRORS("[server a]\ntype = http\nlisten = 127.0.0.1:7001\n", "t.conf:2: unknown server type 'http' (known: echo)");
+        EXPECT_ERRORS("[server a]\ntype = http\nlisten = 127.0.0.1:7001\n",
+                      "t.conf:2: unknown server type 'http' (known: echo, enhanced, chat)");
+        EXPECT_ERRORS("[server a]\ntype = Chat\nlisten = 127.0.0.1:7001\n",
+                      "t.conf:2: unknown server type 'Chat' (known: echo, enhanced, chat)");
+        EXPECT_ERRORS("[server a]\ntype =\nlisten = 127.0.0.1:7001\n", "t.conf:2: unknown server type '' (known: echo, enhanced, chat)");
+        /* with an unknown type, no key is said not to apply to it */
+        EXPECT_ERRORS("[server a]\ntype = http\nlisten = 127.0.0.1:7001\nhistory = 5\nhandler = json-commands\n",
+                      "t.conf:2: unknown server type 'http' (known: echo, enhanced, chat)");
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                snprintf(text, sizeof(text), "[server a]\ntype = %s\nlisten = 127.0.0.1:7001\n", types[i].text);
+                Config *c = LOAD_OK(text);
+                const ServerConfig *s = only_server(c);
+                ASSERT_TRUE(s != NULL);
+                if (s)
+                        ASSERT_INTEQ(s->type, types[i].type);
+                config_free(c);
+        }
 }
 
 static void test_value_string_too_long(void) {
@@ -631,6 +668,263 @@ static void test_value_idle_timeout(void) {
                         ASSERT_UINTEQ(s->idle_timeout, times[i].seconds);
                 config_free(c);
         }
+}
+
+/* ---- the keys of enhanced and chat servers ---- */
+
+/* Load head + key line: the one server it declares, through *ret (to free). */
+static const ServerConfig *load_server_at(const char *head, const char *line_text, Config **ret, unsigned line, const char *func) {
+        char text[512];
+
+        snprintf(text, sizeof(text), "%s%s\n", head, line_text);
+        *ret = load_ok_at(text, line, func);
+        return only_server(*ret);
+}
+
+static void test_defaults_enhanced_and_chat(void) {
+        Config *c = LOAD_OK(SERVER_E "[server c]\ntype = chat\nlisten = 127.0.0.1:7002\n");
+
+        ASSERT_TRUE(c && c->n_servers == 2);
+        for (size_t i = 0; c && i < c->n_servers; i++) {
+                const ServerConfig *s = &c->servers[i];
+                ASSERT_UINTEQ(s->max_message, 4096);
+                ASSERT_UINTEQ(s->line_timeout, 30);
+                ASSERT_STREQ(s->handler, "json-commands");
+                ASSERT_STREQ(s->handler, HANDLER_JSON_COMMANDS);
+                ASSERT_INTEQ(s->protocol, CHAT_PROTOCOL_AUTO);
+                ASSERT_UINTEQ(s->history, 20);
+                ASSERT_UINTEQ(s->max_queue, 1048576);
+                ASSERT_UINTEQ(s->max_rate, 20);
+                /* the common keys keep their defaults too */
+                ASSERT_UINTEQ(s->backlog, 511);
+                ASSERT_UINTEQ(s->idle_timeout, 300);
+                ASSERT_UINTEQ(s->buffer_size, 65536);
+                for (size_t k = 2; k < ELEMENTSOF(server_keys); k++)
+                        unit_assert_uinteq(s->key_origin[k].line, 0, server_keys[k], __LINE__, __FILE__, __func__);
+        }
+        if (c && c->n_servers == 2) {
+                ASSERT_INTEQ(c->servers[0].type, SERVER_TYPE_ENHANCED);
+                ASSERT_INTEQ(c->servers[1].type, SERVER_TYPE_CHAT);
+        }
+        config_free(c);
+}
+
+static void test_value_max_message(void) {
+        static const struct {
+                const char *text;
+                unsigned bytes;
+        } ok[] = { { "64", 64 }, { "4096", 4096 }, { "1K", 1024 }, { "16KiB", 16384 }, { "1M", 1048576 }, { "1048576", 1048576 } };
+        char line[64];
+
+        EXPECT_ERRORS(SERVER_E "max_message = 63\n", "t.conf:4: value '63' for 'max_message' out of range (64-1048576)");
+        EXPECT_ERRORS(SERVER_C "max_message = 1048577\n", "t.conf:4: value '1048577' for 'max_message' out of range (64-1048576)");
+        EXPECT_ERRORS(SERVER_E "max_message = 2M\n", "t.conf:4: value '2M' for 'max_message' out of range (64-1048576)");
+        EXPECT_ERRORS(SERVER_E "max_message = 4G\n", "t.conf:4: value '4G' for 'max_message' out of range (64-1048576)");
+        EXPECT_ERRORS(SERVER_E "max_message = big\n",
+                      "t.conf:4: invalid value 'big' for 'max_message': expected a size in bytes, optionally with K or M");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                snprintf(line, sizeof(line), "max_message = %s", ok[i].text);
+                const ServerConfig *s = load_server_at(SERVER_C, line, &c, __LINE__, __func__);
+                if (s) {
+                        unit_assert_uinteq(s->max_message, ok[i].bytes, line, __LINE__, __FILE__, __func__);
+                        unit_assert_uinteq(s->line_timeout, 30, line, __LINE__, __FILE__, __func__);
+                }
+                config_free(c);
+        }
+}
+
+static void test_value_max_message_keeps_line_timeout(void) {
+        /* each key sets its own field only, whatever the order they are written in */
+        Config *c = LOAD_OK(SERVER_E "line_timeout = 10\nmax_message = 8192\n");
+        const ServerConfig *s = only_server(c);
+
+        ASSERT_TRUE(s != NULL);
+        if (s) {
+                ASSERT_UINTEQ(s->max_message, 8192);
+                ASSERT_UINTEQ(s->line_timeout, 10);
+        }
+        config_free(c);
+        c = LOAD_OK(SERVER_C "max_message = 8192\nline_timeout = 10\n");
+        s = only_server(c);
+        ASSERT_TRUE(s != NULL);
+        if (s) {
+                ASSERT_UINTEQ(s->max_message, 8192);
+                ASSERT_UINTEQ(s->line_timeout, 10);
+        }
+        config_free(c);
+}
+
+static void test_value_line_timeout(void) {
+        static const struct {
+                const char *text;
+                unsigned seconds;
+        } ok[] = { { "0", 0 }, { "30", 30 }, { "90s", 90 }, { "5min", 300 }, { "1h", 3600 }, { "3600", 3600 } };
+        char line[64];
+
+        EXPECT_ERRORS(SERVER_E "line_timeout = 3601\n", "t.conf:4: value '3601' for 'line_timeout' out of range (0-3600)");
+        EXPECT_ERRORS(SERVER_C "line_timeout = 2h\n", "t.conf:4: value '2h' for 'line_timeout' out of range (0-3600)");
+        EXPECT_ERRORS(SERVER_E "line_timeout = 1d\n",
+                      "t.conf:4: invalid value '1d' for 'line_timeout': expected seconds, optionally with s, min or h");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                snprintf(line, sizeof(line), "line_timeout = %s", ok[i].text);
+                const ServerConfig *s = load_server_at(SERVER_E, line, &c, __LINE__, __func__);
+                if (s)
+                        unit_assert_uinteq(s->line_timeout, ok[i].seconds, line, __LINE__, __FILE__, __func__);
+                config_free(c);
+        }
+}
+
+static void test_value_handler(void) {
+        static const char *const ok[] = { "json-commands", "/usr/lib/tcpedu/handler.so", "/opt/x/h-1.2.so", "/h.so" };
+        static const char *const bad[] = {
+                "relative.so", "./handler.so", "/usr/lib/tcpedu/handler", "/usr/lib/handler.so.1", "/usr/lib/handler.SO", "JSON-COMMANDS",
+                "json",        "echo"
+        };
+        char line[128], expected[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                snprintf(line, sizeof(line), SERVER_E "handler = %s\n", bad[i]);
+                snprintf(expected, sizeof(expected),
+                         "t.conf:4: invalid value '%s' for 'handler': expected json-commands or the absolute path of a .so plug-in",
+                         bad[i]);
+                const char *const want[] = { expected };
+                expect_errors_at(line, want, 1, __LINE__, __func__);
+        }
+        EXPECT_ERRORS(SERVER_E "handler =\n",
+                      "t.conf:4: invalid value '' for 'handler': expected json-commands or the absolute path of a .so plug-in");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                snprintf(line, sizeof(line), "handler = %s", ok[i]);
+                const ServerConfig *s = load_server_at(SERVER_E, line, &c, __LINE__, __func__);
+                if (s)
+                        ASSERT_STREQ(s->handler, ok[i]);
+                config_free(c);
+        }
+}
+
+static void test_value_protocol(void) {
+        static const struct {
+                const char *text;
+                int protocol;
+        } ok[] = { { "auto", CHAT_PROTOCOL_AUTO }, { "json", CHAT_PROTOCOL_JSON }, { "line", CHAT_PROTOCOL_LINE } };
+        char line[64];
+
+        EXPECT_ERRORS(SERVER_C "protocol = xml\n", "t.conf:4: invalid value 'xml' for 'protocol': expected auto, json or line");
+        EXPECT_ERRORS(SERVER_C "protocol =\n", "t.conf:4: invalid value '' for 'protocol': expected auto, json or line");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                snprintf(line, sizeof(line), "protocol = %s", ok[i].text);
+                const ServerConfig *s = load_server_at(SERVER_C, line, &c, __LINE__, __func__);
+                if (s)
+                        ASSERT_INTEQ(s->protocol, ok[i].protocol);
+                config_free(c);
+                ASSERT_STREQ(chat_protocol_to_string(ok[i].protocol), ok[i].text);
+        }
+        ASSERT_STREQ(chat_protocol_to_string(_CHAT_PROTOCOL_MAX), NULL);
+        ASSERT_STREQ(chat_protocol_to_string(-1), NULL);
+}
+
+static void test_value_history_and_max_rate(void) {
+        static const struct {
+                const char *line;
+                unsigned history, max_rate;
+        } ok[] = { { "history = 0", 0, 20 },
+                   { "history = 1000", 1000, 20 },
+                   { "max_rate = 0", 20, 0 },
+                   { "max_rate = 100000", 20, 100000 },
+                   { "max_rate = 5", 20, 5 } };
+
+        EXPECT_ERRORS(SERVER_C "history = 1001\n", "t.conf:4: value '1001' for 'history' out of range (0-1000)");
+        EXPECT_ERRORS(SERVER_C "history = 20 messages\n", "t.conf:4: invalid value '20 messages' for 'history': expected a whole number");
+        EXPECT_ERRORS(SERVER_C "history = -1\n", "t.conf:4: invalid value '-1' for 'history': expected a whole number");
+        EXPECT_ERRORS(SERVER_C "max_rate = 100001\n", "t.conf:4: value '100001' for 'max_rate' out of range (0-100000)");
+        EXPECT_ERRORS(SERVER_C "max_rate = 1K\n", "t.conf:4: invalid value '1K' for 'max_rate': expected a whole number");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                const ServerConfig *s = load_server_at(SERVER_C, ok[i].line, &c, __LINE__, __func__);
+                if (s) {
+                        unit_assert_uinteq(s->history, ok[i].history, ok[i].line, __LINE__, __FILE__, __func__);
+                        unit_assert_uinteq(s->max_rate, ok[i].max_rate, ok[i].line, __LINE__, __FILE__, __func__);
+                }
+                config_free(c);
+        }
+}
+
+static void test_value_max_queue(void) {
+        static const struct {
+                const char *text;
+                uint64_t bytes;
+        } ok[] = { { "4K", 4096 }, { "4096", 4096 }, { "1M", 1048576 }, { "256M", 268435456 }, { "256MiB", 268435456 } };
+        char line[64];
+
+        EXPECT_ERRORS(SERVER_C "max_queue = 1K\n", "t.conf:4: value '1K' for 'max_queue' out of range (4096-268435456)");
+        EXPECT_ERRORS(SERVER_C "max_queue = 4095\n", "t.conf:4: value '4095' for 'max_queue' out of range (4096-268435456)");
+        EXPECT_ERRORS(SERVER_C "max_queue = 257M\n", "t.conf:4: value '257M' for 'max_queue' out of range (4096-268435456)");
+        EXPECT_ERRORS(SERVER_C "max_queue = 1G\n", "t.conf:4: value '1G' for 'max_queue' out of range (4096-268435456)");
+        EXPECT_ERRORS(SERVER_C "max_queue = 1T\n",
+                      "t.conf:4: invalid value '1T' for 'max_queue': expected a size in bytes, optionally with K or M");
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Config *c;
+                snprintf(line, sizeof(line), "max_queue = %s", ok[i].text);
+                const ServerConfig *s = load_server_at(SERVER_C, line, &c, __LINE__, __func__);
+                if (s)
+                        unit_assert_uinteq(s->max_queue, ok[i].bytes, line, __LINE__, __FILE__, __func__);
+                config_free(c);
+        }
+}
+
+/* ---- keys and server types ---- */
+
+static void test_error_key_not_for_type(void) {
+        EXPECT_ERRORS(SERVER_A "history = 5\n", "t.conf:4: key 'history' does not apply to a server of type echo");
+        EXPECT_ERRORS(SERVER_C "handler = json-commands\n", "t.conf:4: key 'handler' does not apply to a server of type chat");
+        EXPECT_ERRORS(SERVER_E "protocol = json\n", "t.conf:4: key 'protocol' does not apply to a server of type enhanced");
+        EXPECT_ERRORS(SERVER_A "max_message = 4096\n", "t.conf:4: key 'max_message' does not apply to a server of type echo");
+        /* the type may come after the key */
+        EXPECT_ERRORS("[server a]\nmax_rate = 5\ntype = echo\nlisten = 127.0.0.1:7001\n",
+                      "t.conf:2: key 'max_rate' does not apply to a server of type echo");
+        /* each key is reported, on its own line, after the errors of the file's lines */
+        EXPECT_ERRORS(SERVER_A "line_timeout = 5\nbacklog = 0\nmax_queue = 8K\n",
+                      "t.conf:5: value '0' for 'backlog' out of range (1-65535)",
+                      "t.conf:4: key 'line_timeout' does not apply to a server of type echo",
+                      "t.conf:6: key 'max_queue' does not apply to a server of type echo");
+}
+
+static void test_every_key_for_every_type(void) {
+        static const char *const values[] = { "4096", "30", "json-commands", "auto", "20", "1M", "20" };
+        static const char *const types[] = { "echo", "enhanced", "chat" };
+        char text[256], expected[160];
+
+        ASSERT_UINTEQ(ELEMENTSOF(values), ELEMENTSOF(typed_keys));
+        for (size_t t = 0; t < ELEMENTSOF(types); t++)
+                for (size_t k = 0; k < ELEMENTSOF(typed_keys); k++) {
+                        bool applies = t == 0 ? typed_keys[k].echo : t == 1 ? typed_keys[k].enhanced : typed_keys[k].chat;
+                        snprintf(text, sizeof(text), "[server s]\ntype = %s\nlisten = 127.0.0.1:7001\n%s = %s\n", types[t],
+                                 typed_keys[k].name, values[k]);
+                        if (applies) {
+                                Config *c = load_ok_at(text, __LINE__, __func__);
+                                config_free(c);
+                        } else {
+                                snprintf(expected, sizeof(expected), "t.conf:4: key '%s' does not apply to a server of type %s",
+                                         typed_keys[k].name, types[t]);
+                                const char *const want[] = { expected };
+                                expect_errors_at(text, want, 1, __LINE__, __func__);
+                        }
+                }
+}
+
+static void test_server_type_names(void) {
+        static const char *const names[] = { "echo", "enhanced", "chat" };
+
+        ASSERT_UINTEQ(ELEMENTSOF(names), _SERVER_TYPE_MAX);
+        for (int i = 0; i < _SERVER_TYPE_MAX; i++) {
+                ASSERT_STREQ(server_type_to_string(i), names[i]);
+                ASSERT_INTEQ(server_type_from_string(names[i]), i);
+        }
+        ASSERT_INTEQ(server_type_from_string("Enhanced"), _SERVER_TYPE_INVALID);
+        ASSERT_INTEQ(server_type_from_string(""), _SERVER_TYPE_INVALID);
 }
 
 static void test_error_missing_required_keys(void) {
@@ -1023,6 +1317,22 @@ static void test_dropins_errors_in_main_and_dropins_all_reported(void) {
         config_errors_clear(&errs);
 }
 
+static void test_dropin_key_not_for_type(void) {
+        char dir[256], path[320], dropins[400], dropin[480], expected[600];
+
+        /* the key is in a drop-in, the type in the main file: the drop-in's line is named */
+        make_dir(dir, sizeof(dir), "typed-dropin");
+        join(path, sizeof(path), dir, "tcpedud.conf");
+        snprintf(dropins, sizeof(dropins), "%s.d", path);
+        ASSERT_INTEQ(mkdir(dropins, 0700), 0);
+        WRITE_FILE(path, SERVER_C);
+        join(dropin, sizeof(dropin), dropins, "10-handler.conf");
+        WRITE_FILE(dropin, "[server c]\nhistory = 50\nhandler = /usr/lib/h.so\n");
+
+        snprintf(expected, sizeof(expected), "%s:3: key 'handler' does not apply to a server of type chat", dropin);
+        expect_file_error_at(path, expected, __LINE__, __func__);
+}
+
 static void test_dump_round_trip_with_dropins(void) {
         static const char *const names[] = { "10-limits.conf", "20-timeouts.conf", "30-buffers.conf" };
         char dir[256], path[320], dropins[400], f[480];
@@ -1093,18 +1403,41 @@ static void test_embedded_default(void) {
 
         ASSERT_INTEQ(config_load_string(CONFIG_EMBEDDED_NAME, config_embedded_default, &c, &errs), 0);
         ASSERT_UINTEQ(errs.n, 0);
-        ASSERT_TRUE(c && c->n_servers == 1);
-        if (c && c->n_servers == 1) {
-                const ServerConfig *s = &c->servers[0];
+        ASSERT_TRUE(c && c->n_servers == 3);
+        if (c && c->n_servers == 3) {
+                static const struct {
+                        const char *name;
+                        int type;
+                        const char *listen[2];
+                } want[] = {
+                        { "echo", SERVER_TYPE_ECHO, { "127.0.0.1:7007", "[::1]:7007" } },
+                        { "enhanced", SERVER_TYPE_ENHANCED, { "127.0.0.1:7008", "[::1]:7008" } },
+                        { "chat", SERVER_TYPE_CHAT, { "127.0.0.1:7009", "[::1]:7009" } },
+                };
                 ASSERT_STREQ(c->main_path, "(embedded default)");
-                ASSERT_STREQ(s->name, "echo");
-                ASSERT_INTEQ(s->type, SERVER_TYPE_ECHO);
-                ASSERT_STREQ(server_type_to_string(s->type), "echo");
-                ASSERT_UINTEQ(s->n_listen, 2);
-                ASSERT_STREQ(s->listen[0].spec, "127.0.0.1:7007");
-                ASSERT_STREQ(s->listen[1].spec, "[::1]:7007");
-                ASSERT_TRUE(s->autostart);
-                ASSERT_TRUE(config_find_server(c, "echo") == s);
+                for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                        const ServerConfig *s = &c->servers[i];
+                        ASSERT_STREQ(s->name, want[i].name);
+                        ASSERT_INTEQ(s->type, want[i].type);
+                        ASSERT_STREQ(server_type_to_string(s->type), want[i].name);
+                        ASSERT_UINTEQ(s->n_listen, 2);
+                        ASSERT_STREQ(s->listen[0].spec, want[i].listen[0]);
+                        ASSERT_STREQ(s->listen[1].spec, want[i].listen[1]);
+                        ASSERT_TRUE(s->autostart);
+                        ASSERT_TRUE(config_find_server(c, want[i].name) == s);
+                        /* every other key at its default */
+                        ASSERT_UINTEQ(s->backlog, 511);
+                        ASSERT_UINTEQ(s->max_clients, 1024);
+                        ASSERT_UINTEQ(s->idle_timeout, 300);
+                        ASSERT_UINTEQ(s->buffer_size, 65536);
+                        ASSERT_UINTEQ(s->max_message, 4096);
+                        ASSERT_UINTEQ(s->line_timeout, 30);
+                        ASSERT_STREQ(s->handler, "json-commands");
+                        ASSERT_INTEQ(s->protocol, CHAT_PROTOCOL_AUTO);
+                        ASSERT_UINTEQ(s->history, 20);
+                        ASSERT_UINTEQ(s->max_queue, 1048576);
+                        ASSERT_UINTEQ(s->max_rate, 20);
+                }
         }
         config_free(c);
         config_errors_clear(&errs);
@@ -1166,34 +1499,80 @@ static void test_shipped_file_mentions_every_key(void) {
 
 /* ---- dump ---- */
 
+/* The text of one section of a dump, from its header to the next one (to free). */
+static char *dump_section(const char *dump, const char *header) {
+        char needle[64];
+
+        snprintf(needle, sizeof(needle), "\n%s\n", header);
+        const char *p = strstr(dump, needle);
+        if (!p)
+                return NULL;
+        p++;
+        const char *e = strstr(p + 1, "\n[");
+        return strndup(p, e ? (size_t)(e - p + 1) : strlen(p));
+}
+
+static bool has_line(const char *text, const char *line) {
+        char needle[256];
+
+        snprintf(needle, sizeof(needle), "\n%s\n", line);
+        return text && strstr(text, needle) != NULL;
+}
+
 static void test_dump_embedded_default(void) {
+        static const char *const common[] = { "autostart = yes",        "backlog = 511",      "max_clients = 1024",
+                                              "max_clients_per_ip = 0", "idle_timeout = 300", "buffer_size = 65536" };
+        static const char *const sections[] = { "[server echo]", "[server enhanced]", "[server chat]" };
+        static const char *const typed_values[] = { "max_message = 4096", "line_timeout = 30", "handler = json-commands",
+                                                    "protocol = auto",    "history = 20",      "max_queue = 1048576",
+                                                    "max_rate = 20" };
         Config *c = LOAD_OK(config_embedded_default);
         char *dump = c ? dump_to_string(c) : NULL;
         char needle[64];
 
         ASSERT_TRUE(dump != NULL);
-        if (dump) {
-                ASSERT_TRUE(strstr(dump, "\n[daemon]\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\n[server echo]\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nlisten = 127.0.0.1:7007,[::1]:7007\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\ntype = echo\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nlog_transitions = all\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nmax_connections = 10000\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nlog_level = info\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nautostart = yes\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nbacklog = 511\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nmax_clients = 1024\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nmax_clients_per_ip = 0\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nidle_timeout = 300\n") != NULL);
-                ASSERT_TRUE(strstr(dump, "\nbuffer_size = 65536\n") != NULL);
-                for (size_t i = 0; i < ELEMENTSOF(daemon_keys); i++) {
-                        snprintf(needle, sizeof(needle), "\n%s = ", daemon_keys[i]);
-                        unit_assert_true(strstr(dump, needle) != NULL, daemon_keys[i], __LINE__, __FILE__, __func__);
+        if (!dump) {
+                config_free(c);
+                return;
+        }
+        ASSERT_TRUE(strstr(dump, "\n[daemon]\n") != NULL);
+        ASSERT_TRUE(has_line(dump, "log_transitions = all"));
+        ASSERT_TRUE(has_line(dump, "max_connections = 10000"));
+        ASSERT_TRUE(has_line(dump, "log_level = info"));
+        for (size_t i = 0; i < ELEMENTSOF(daemon_keys); i++) {
+                snprintf(needle, sizeof(needle), "\n%s = ", daemon_keys[i]);
+                unit_assert_true(strstr(dump, needle) != NULL, daemon_keys[i], __LINE__, __FILE__, __func__);
+        }
+        /* every key shows up somewhere */
+        for (size_t i = 0; i < ELEMENTSOF(server_keys); i++) {
+                snprintf(needle, sizeof(needle), "\n%s = ", server_keys[i]);
+                unit_assert_true(strstr(dump, needle) != NULL, server_keys[i], __LINE__, __FILE__, __func__);
+        }
+
+        ASSERT_UINTEQ(ELEMENTSOF(typed_values), ELEMENTSOF(typed_keys));
+        for (size_t t = 0; t < ELEMENTSOF(sections); t++) {
+                char *sec = dump_section(dump, sections[t]);
+                unit_assert_true(sec != NULL, sections[t], __LINE__, __FILE__, __func__);
+                if (!sec)
+                        continue;
+                char type_line[32], listen_line_text[64];
+                snprintf(type_line, sizeof(type_line), "type = %s", t == 0 ? "echo" : t == 1 ? "enhanced" : "chat");
+                snprintf(listen_line_text, sizeof(listen_line_text), "listen = 127.0.0.1:%zu,[::1]:%zu", 7007 + t, 7007 + t);
+                unit_assert_true(has_line(sec, type_line), type_line, __LINE__, __FILE__, __func__);
+                unit_assert_true(has_line(sec, listen_line_text), listen_line_text, __LINE__, __FILE__, __func__);
+                for (size_t i = 0; i < ELEMENTSOF(common); i++)
+                        unit_assert_true(has_line(sec, common[i]), common[i], __LINE__, __FILE__, __func__);
+                /* the keys of other types are left out */
+                for (size_t k = 0; k < ELEMENTSOF(typed_keys); k++) {
+                        bool applies = t == 0 ? typed_keys[k].echo : t == 1 ? typed_keys[k].enhanced : typed_keys[k].chat;
+                        char what[128];
+                        snprintf(needle, sizeof(needle), "\n%s", typed_keys[k].name);
+                        snprintf(what, sizeof(what), "%s %s '%s'", sections[t], applies ? "has" : "has no", typed_keys[k].name);
+                        unit_assert_true((strstr(sec, needle) != NULL) == applies, what, __LINE__, __FILE__, __func__);
+                        if (applies)
+                                unit_assert_true(has_line(sec, typed_values[k]), typed_values[k], __LINE__, __FILE__, __func__);
                 }
-                for (size_t i = 0; i < ELEMENTSOF(server_keys); i++) {
-                        snprintf(needle, sizeof(needle), "\n%s = ", server_keys[i]);
-                        unit_assert_true(strstr(dump, needle) != NULL, server_keys[i], __LINE__, __FILE__, __func__);
-                }
+                free(sec);
         }
         free(dump);
         config_free(c);
@@ -1226,9 +1605,32 @@ static void test_dump_round_trip_every_key_set(void) {
                             "[server two]\n"
                             "type = echo\n"
                             "listen = 0.0.0.0:7103\n"
-                            "idle_timeout = 0\n");
+                            "idle_timeout = 0\n"
+                            "[server three]\n"
+                            "type = enhanced\n"
+                            "listen = 127.0.0.1:7104\n"
+                            "autostart = no\n"
+                            "max_message = 64K\n"
+                            "line_timeout = 0\n"
+                            "handler = /usr/lib/tcpedu/handlers/upper.so\n"
+                            "[server four]\n"
+                            "type = chat\n"
+                            "listen = [::1]:7105\n"
+                            "max_message = 512\n"
+                            "line_timeout = 1h\n"
+                            "protocol = line\n"
+                            "history = 0\n"
+                            "max_queue = 256M\n"
+                            "max_rate = 0\n"
+                            "[server five]\n"
+                            "type = chat\n"
+                            "listen = 127.0.0.1:7106\n"
+                            "protocol = json\n"
+                            "history = 1000\n"
+                            "max_queue = 4K\n"
+                            "max_rate = 100000\n");
 
-        ASSERT_TRUE(c && c->n_servers == 2);
+        ASSERT_TRUE(c && c->n_servers == 5);
         if (c)
                 check_dump_round_trip_at(c, __LINE__, __func__);
         config_free(c);
@@ -1303,6 +1705,56 @@ static void test_compare_limits_changed(void) {
                 config_free(b);
         }
         config_free(a);
+}
+
+static void test_compare_new_keys_changed(void) {
+        static const struct {
+                const char *head, *change;
+        } changes[] = {
+                { SERVER_E, "max_message = 8K\n" }, { SERVER_E, "line_timeout = 10\n" }, { SERVER_E, "handler = /usr/lib/h.so\n" },
+                { SERVER_C, "max_message = 8K\n" }, { SERVER_C, "line_timeout = 10\n" }, { SERVER_C, "protocol = json\n" },
+                { SERVER_C, "protocol = line\n" },  { SERVER_C, "history = 21\n" },      { SERVER_C, "max_queue = 2M\n" },
+                { SERVER_C, "max_rate = 21\n" },
+        };
+        char text[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
+                Config *a = LOAD_OK(changes[i].head);
+                snprintf(text, sizeof(text), "%s%s", changes[i].head, changes[i].change);
+                Config *b = LOAD_OK(text);
+                if (a && b) {
+                        unit_assert_true(!server_config_equal(&a->servers[0], &b->servers[0]), changes[i].change, __LINE__, __FILE__,
+                                         __func__);
+                        unit_assert_true(server_config_same_listeners(&a->servers[0], &b->servers[0]), changes[i].change, __LINE__,
+                                         __FILE__, __func__);
+                }
+                config_free(a);
+                config_free(b);
+        }
+
+        /* the defaults written out are no change */
+        Config *a = LOAD_OK(SERVER_C),
+               *b = LOAD_OK(SERVER_C "max_message = 4K\nline_timeout = 30s\nprotocol = auto\nhistory = 20\nmax_queue = 1M\n"
+                                     "max_rate = 20\n");
+        if (a && b)
+                ASSERT_TRUE(server_config_equal(&a->servers[0], &b->servers[0]));
+        config_free(a);
+        config_free(b);
+}
+
+static void test_compare_type_changed(void) {
+        Config *a = LOAD_OK(SERVER_A), *b = LOAD_OK("[server a]\ntype = enhanced\nlisten = 127.0.0.1:7001\n"),
+               *c = LOAD_OK("[server a]\ntype = chat\nlisten = 127.0.0.1:7001\n");
+
+        if (a && b && c) {
+                ASSERT_FALSE(server_config_equal(&a->servers[0], &b->servers[0]));
+                ASSERT_FALSE(server_config_same_listeners(&a->servers[0], &b->servers[0]));
+                ASSERT_FALSE(server_config_equal(&b->servers[0], &c->servers[0]));
+                ASSERT_FALSE(server_config_same_listeners(&b->servers[0], &c->servers[0]));
+        }
+        config_free(a);
+        config_free(b);
+        config_free(c);
 }
 
 static void test_compare_name_changed(void) {
@@ -1407,6 +1859,17 @@ int main(void) {
                 { "listen_canonical_spec", test_value_listen_canonical_spec },
                 { "buffer_size", test_value_buffer_size },
                 { "idle_timeout", test_value_idle_timeout },
+                { "defaults_enhanced_and_chat", test_defaults_enhanced_and_chat },
+                { "max_message", test_value_max_message },
+                { "max_message_keeps_line_timeout", test_value_max_message_keeps_line_timeout },
+                { "line_timeout", test_value_line_timeout },
+                { "handler", test_value_handler },
+                { "protocol", test_value_protocol },
+                { "history_and_max_rate", test_value_history_and_max_rate },
+                { "max_queue", test_value_max_queue },
+                { "key_not_for_type", test_error_key_not_for_type },
+                { "every_key_for_every_type", test_every_key_for_every_type },
+                { "server_type_names", test_server_type_names },
                 { "missing_required_keys", test_error_missing_required_keys },
                 { "listen_address_in_two_servers", test_error_listen_address_in_two_servers },
                 { "port_zero_in_two_servers", test_port_zero_in_two_servers },
@@ -1434,6 +1897,7 @@ int main(void) {
                 { "dropin_duplicate_server_within_dropin", test_dropin_duplicate_server_within_dropin },
                 { "dropins_non_conf_ignored", test_dropins_non_conf_ignored },
                 { "dropins_errors_in_main_and_dropins_all_reported", test_dropins_errors_in_main_and_dropins_all_reported },
+                { "dropin_key_not_for_type", test_dropin_key_not_for_type },
                 { "dump_round_trip_with_dropins", test_dump_round_trip_with_dropins },
                 { "shipped_file_loads_like_embedded", test_shipped_file_loads_like_embedded },
                 CU_TEST_INFO_NULL,
@@ -1458,6 +1922,8 @@ int main(void) {
                 { "compare_max_clients_changed", test_compare_max_clients_changed },
                 { "compare_listen_changed", test_compare_listen_changed },
                 { "compare_limits_changed", test_compare_limits_changed },
+                { "compare_new_keys_changed", test_compare_new_keys_changed },
+                { "compare_type_changed", test_compare_type_changed },
                 { "compare_name_changed", test_compare_name_changed },
                 { "compare_ignores_origin", test_compare_ignores_origin },
                 { "find_server", test_find_server },

@@ -120,7 +120,7 @@ static void test_error_codes(void) {
 }
 
 static void test_commands(void) {
-        static const char *const mutating[] = { "start", "stop", "restart", "kick", "reload", "log-level" };
+        static const char *const mutating[] = { "start", "stop", "restart", "kick", "reload", "log-level", "chat-say" };
         static const char *const readonly[] = { "status", "servers", "show", "connections", "conn", "monitor", "stats" };
         for (size_t i = 0; i < ELEMENTSOF(mutating); i++) {
                 const ControlCommand *c = control_command_find(mutating[i]);
