@@ -127,8 +127,8 @@ static void consume_line(Conn *c, size_t len) {
 
 static int daemon_connect(Conn *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char *line;
-        size_t len;
+        char *line = NULL;
+        size_t len = 0;
 
         *c = (Conn){ .fd = -1, .next_id = 1 };
         bool by_default;
@@ -227,8 +227,8 @@ static int call(Conn *c, const char *command, struct json_object *args, ControlR
         free(line);
 
         for (;;) {
-                char *l;
-                size_t n;
+                char *l = NULL;
+                size_t n = 0;
                 int r = read_line(c, &l, &n, 120000);
                 if (r < 0) {
                         fprintf(stderr, "tcpeductl: no reply from tcpedud at %s: %s\n", c->path, strerror(-r));
@@ -615,8 +615,8 @@ static int verb_monitor(int argc, char **argv) {
         if (!opts.json)
                 fprintf(stderr, "Monitoring %s%s (Ctrl-C to stop)\n", server ? "server " : "all servers", server ? server : "");
         while (!interrupted) {
-                char *line;
-                size_t len;
+                char *line = NULL;
+                size_t len = 0;
                 r = read_line(&c, &line, &len, -1);
                 if (r == -EINTR)
                         break;

@@ -35,21 +35,26 @@ static size_t outbuf_len(const OutBuf *o) {
 
 /* ---- state tracking and the journal ---- */
 
+/* The fields that say which connection an entry is about, the same in every entry. */
+static void log_conn_fields(LogEntry *e, const Conn *c) {
+        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
+        log_entry_add(e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+        log_entry_add(e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+        log_entry_add(e, "TCPEDU_ROLE", "server");
+        log_entry_add(e, "TCPEDU_CONN_ID", "%s", c->id);
+        log_entry_add(e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
+        log_entry_add(e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
+}
+
 static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason,
                            uint64_t duration) {
         Manager *m = c->server->manager;
-        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
         LogEntry e;
 
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
         log_entry_add(&e, "MESSAGE", "Connection %s: %s -> %s", c->id, tcp_state_to_string(from), tcp_state_to_string(to));
         log_entry_add(&e, "TCPEDU_EVENT", "transition");
-        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
-        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
-        log_entry_add(&e, "TCPEDU_ROLE", "server");
-        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
-        log_entry_add(&e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
-        log_entry_add(&e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
+        log_conn_fields(&e, c);
         log_entry_add(&e, "TCPEDU_OLD_STATE", "%s", tcp_state_to_string(from));
         log_entry_add(&e, "TCPEDU_NEW_STATE", "%s", tcp_state_to_string(to));
         if (kstate > 0) {
@@ -129,12 +134,7 @@ static void log_connect(Conn *c) {
         log_entry_add(&e, "MESSAGE", "New connection from %s to %s (server %s, ID: %s)", sockaddr_format(&c->peer.sa, peer, sizeof(peer)),
                       sockaddr_format(&c->local.sa, local, sizeof(local)), c->server->cfg.name, c->id);
         log_entry_add(&e, "TCPEDU_EVENT", "connect");
-        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
-        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
-        log_entry_add(&e, "TCPEDU_ROLE", "server");
-        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
-        log_entry_add(&e, "TCPEDU_PEER", "%s", peer);
-        log_entry_add(&e, "TCPEDU_LOCAL", "%s", local);
+        log_conn_fields(&e, c);
         manager_emit(c->server->manager, &e, c->server->manager->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
@@ -150,11 +150,7 @@ static void log_disconnect(Conn *c) {
                       sockaddr_format(&c->peer.sa, peer, sizeof(peer)), c->close_reason ? c->close_reason : "closed", c->bytes_in,
                       c->bytes_out, lasted / USEC_PER_SEC, lasted % USEC_PER_SEC / 1000);
         log_entry_add(&e, "TCPEDU_EVENT", "disconnect");
-        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
-        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
-        log_entry_add(&e, "TCPEDU_ROLE", "server");
-        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
-        log_entry_add(&e, "TCPEDU_PEER", "%s", peer);
+        log_conn_fields(&e, c);
         log_entry_add(&e, "TCPEDU_STATE", "%s", tcp_state_to_string(c->state));
         log_entry_add(&e, "TCPEDU_REASON", "%s", c->close_reason ? c->close_reason : "closed");
         log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
@@ -165,7 +161,7 @@ static void log_disconnect(Conn *c) {
 
 static void log_summary(Conn *c, const char *note) {
         Manager *m = c->server->manager;
-        char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX], path[512], msg[1024], durs[256];
+        char path[512], msg[1024], durs[256];
         size_t pl = 0, ml = 0, dl = 0;
         LogEntry e;
 
@@ -184,12 +180,7 @@ static void log_summary(Conn *c, const char *note) {
         log_entry_init(&e, LOG_INFO, MID_SUMMARY);
         log_entry_add(&e, "MESSAGE", "Connection %s: %s%s%s", c->id, msg, note ? "; " : "", note ? note : "");
         log_entry_add(&e, "TCPEDU_EVENT", "summary");
-        log_entry_add(&e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
-        log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
-        log_entry_add(&e, "TCPEDU_ROLE", "server");
-        log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
-        log_entry_add(&e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
-        log_entry_add(&e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
+        log_conn_fields(&e, c);
         log_entry_add(&e, "TCPEDU_PATH", "%s", path);
         log_entry_add(&e, "TCPEDU_PATH_DURATIONS_USEC", "%s", durs);
         log_entry_add(&e, "TCPEDU_REASON", "%s", c->close_reason ? c->close_reason : "closed");
