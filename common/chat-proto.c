@@ -7,6 +7,14 @@
 
 #include "utf8.h"
 
+/* Line-mode members see content as a terminal line: no line breaks or escape sequences in it. */
+static bool has_control(const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+                        return true;
+        return false;
+}
+
 static void invalid(ChatRequest *r, const char *error) {
         r->type = CHAT_REQ_INVALID;
         r->error = error;
@@ -38,6 +46,8 @@ void chat_request_from_json(struct json_object *o, ChatRequest *r) {
                 r->content = string_field(o, "content", &r->content_len);
                 if (!r->content || r->content_len == 0)
                         invalid(r, CHAT_ERR_CONTENT_REQUIRED);
+                else if (has_control(r->content, r->content_len))
+                        invalid(r, CHAT_ERR_CONTENT_CONTROL);
         } else if (strcmp(type, "leave") == 0)
                 r->type = CHAT_REQ_LEAVE;
         else {
@@ -72,6 +82,8 @@ void chat_request_from_line(const char *line, size_t len, ChatRequest *r) {
                 r->content_len = len;
                 if (len == 0)
                         invalid(r, CHAT_ERR_CONTENT_REQUIRED);
+                else if (has_control(line, len))
+                        invalid(r, CHAT_ERR_CONTENT_CONTROL);
                 return;
         }
         if (is_command(line, len, "/nick", &arg, &alen)) {
@@ -86,6 +98,8 @@ void chat_request_from_line(const char *line, size_t len, ChatRequest *r) {
                 r->content_len = alen;
                 if (alen == 0)
                         invalid(r, CHAT_ERR_CONTENT_REQUIRED);
+                else if (has_control(arg, alen))
+                        invalid(r, CHAT_ERR_CONTENT_CONTROL);
         } else if (is_command(line, len, "/users", &arg, &alen))
                 r->type = CHAT_REQ_USERS;
         else if (is_command(line, len, "/quit", &arg, &alen))

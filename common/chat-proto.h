@@ -38,6 +38,7 @@ typedef struct ChatRequest {
 #define CHAT_ERR_USERNAME_TAKEN "Username already taken"
 #define CHAT_ERR_NOT_REGISTERED "Not registered: join first"
 #define CHAT_ERR_CONTENT_REQUIRED "Content required"
+#define CHAT_ERR_CONTENT_CONTROL "Content must be one line without control characters"
 #define CHAT_ERR_INVALID_JSON "Invalid JSON"
 #define CHAT_ERR_TYPE_REQUIRED "Message type required"
 

@@ -377,15 +377,6 @@ static void do_message(Room *room, Member *m, const char *content, size_t len, b
                 send_error(room, m, m->mode == MODE_LINE ? "Not registered: pick a name with /nick NAME first" : CHAT_ERR_NOT_REGISTERED);
                 return;
         }
-        if (over_rate(m)) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "Too many messages (max_rate is %u a second): disconnecting", m->conn->server->cfg.max_rate);
-                send_error(room, m, msg);
-                m->gone = true;
-                leave_room(m, "flooding (over max_rate)", true);
-                conn_close(m->conn, "chat: flooding (over max_rate)");
-                return;
-        }
         char prefix[16];
         clock_prefix(prefix);
         double ts = now_seconds();
@@ -445,6 +436,18 @@ static int on_frame(void *userdata, const Frame *f) {
                 return m->gone || m->conn->fd < 0 ? -1 : 0;
         }
 
+        /* max_rate counts what costs the whole room work: messages, renames and /users (not the
+         * first join, an error, or the leave). */
+        bool counted = req.type == CHAT_REQ_MESSAGE || req.type == CHAT_REQ_ACTION || req.type == CHAT_REQ_USERS ||
+                       (req.type == CHAT_REQ_JOIN && m->joined);
+        if (counted && over_rate(m)) {
+                snprintf(msg, sizeof(msg), "Too many messages (max_rate is %u a second): disconnecting", m->conn->server->cfg.max_rate);
+                send_error(room, m, msg);
+                m->gone = true;
+                leave_room(m, "flooding (over max_rate)", true);
+                conn_close(m->conn, "chat: flooding (over max_rate)");
+                return -1;
+        }
         switch (req.type) {
         case CHAT_REQ_JOIN:
                 do_join(room, m, req.username, req.username_len);

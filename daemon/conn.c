@@ -471,8 +471,9 @@ void conn_close(Conn *c, const char *reason) {
 
 /* The peer may go on sending; a half-closed connection is still bounded by idle_timeout. */
 void conn_half_close(Conn *c, const char *reason) {
+        unsigned idle = c->server->cfg.idle_timeout;
         c->half_closed = true;
-        conn_close_full(c, reason, (uint64_t)c->server->cfg.idle_timeout * USEC_PER_SEC);
+        conn_close_full(c, reason, (uint64_t)(idle ? idle : HALF_CLOSE_DEFAULT_SEC) * USEC_PER_SEC);
 }
 
 void conn_abort(Conn *c, const char *reason) {

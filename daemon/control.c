@@ -31,6 +31,8 @@ typedef struct ControlClient {
         bool admin;
         bool monitor;
         bool close_after_flush;
+        bool busy; /* one of its requests is running: freeing waits until it returns */
+        bool doomed; /* dropped while busy */
         char monitor_server[SERVER_NAME_MAX + 1]; /* empty: every server */
         char *in;
         size_t in_len;
@@ -60,6 +62,12 @@ static int fail(CommandContext *ctx, ControlError code, const char *fmt, ...) {
 
 static void client_free(ControlClient *cc) {
         Manager *m = cc->manager;
+        if (cc->busy) {
+                /* Its own command led here (an event overflowed its monitor output, say):
+                 * client_handle_line() frees it when the command returns. */
+                cc->doomed = true;
+                return;
+        }
         if (cc->monitor)
                 m->n_monitors--;
         m->n_control_clients--;
@@ -89,6 +97,10 @@ static void client_drop(ControlClient *cc, const char *why) {
 /* Queue a line for the client, writing at once what the socket takes. Returns -1 if the client was
  * dropped (output limit or a write error): the caller must not touch it any more. */
 static int client_write(ControlClient *cc, char *line) {
+        if (cc->doomed) {
+                free(line);
+                return -1;
+        }
         if (!line) {
                 client_drop(cc, "out of memory");
                 return -1;
@@ -675,7 +687,16 @@ static int client_handle_line(ControlClient *cc, const char *line, size_t len) {
                 reply = control_reply_error(req.id, CONTROL_ERROR_PERMISSION_DENIED, msg, NULL);
         } else {
                 CommandContext ctx = { .client = cc, .req = &req };
+                cc->busy = true;
                 int r = h->run(&ctx);
+                cc->busy = false;
+                if (cc->doomed) {
+                        json_object_put(ctx.data);
+                        json_object_put(ctx.details);
+                        control_request_done(&req);
+                        client_free(cc);
+                        return -1;
+                }
                 if (cmd->mutating)
                         log_mutation(cc, &req, r >= 0, ctx.message);
                 reply = r >= 0 ? control_reply_ok(req.id, ctx.data) : control_reply_error(req.id, ctx.code, ctx.message, ctx.details);

@@ -13,6 +13,8 @@ static int on_line_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Conn *c = userdata;
         (void)s;
         (void)usec;
+        if (c->fd < 0 || c->dead || c->closing)
+                return 0; /* already on its way out */
         log_msg(c->server->manager, LOG_NOTICE, MID_LIMIT,
                 "server %s: connection %s kept a message incomplete for %u s (line_timeout): closing", c->server->cfg.name, c->id,
                 c->server->cfg.line_timeout);

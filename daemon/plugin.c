@@ -134,15 +134,20 @@ static void api_close(tcpedu_conn *pc) {
 
 static int api_broadcast(tcpedu_server *ps, const void *data, size_t len, tcpedu_conn *except) {
         Server *s = (Server *)ps;
-        ListNode *n, *tmp;
         int count = 0;
         if (!s || (!data && len))
                 return -EINVAL;
-        list_foreach_safe (n, tmp, &s->conns) {
-                Conn *c = list_entry(n, Conn, node);
-                if ((tcpedu_conn *)c != except && api_send((tcpedu_conn *)c, data, len) == 0)
+        /* A send can end a connection, and its plug-in callback can end others: work on a copy of
+         * the list (connections are freed only at the safe point, so the pointers stay valid). */
+        size_t n = 0;
+        _cleanup_(freep) Conn **v = malloc(MAX(s->n_conns, 1u) * sizeof(Conn *));
+        if (!v)
+                return -ENOMEM;
+        for (ListNode *i = s->conns.next; i != &s->conns && n < s->n_conns; i = i->next)
+                v[n++] = list_entry(i, Conn, node);
+        for (size_t k = 0; k < n; k++)
+                if ((tcpedu_conn *)v[k] != except && !v[k]->dead && v[k]->fd >= 0 && api_send((tcpedu_conn *)v[k], data, len) == 0)
                         count++;
-        }
         return count;
 }
 

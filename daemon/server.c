@@ -379,8 +379,16 @@ int server_start(Server *s, Listener **prepared, bool announce) {
                         sd_event_source_set_userdata(l->source, l);
                 } else {
                         int r = sd_event_add_io(m->event, &l->source, l->fd, EPOLLIN, on_listener, l);
-                        if (r < 0)
+                        if (r < 0) {
+                                /* undo: what was added closes, what was not is discarded */
+                                for (unsigned k = i + 1; k < s->cfg.n_listen; k++)
+                                        if (!prepared[k]->source)
+                                                listener_discard(prepared[k]);
+                                s->n_listeners--;
+                                listener_discard(l);
+                                server_stop(s, "cannot watch its listeners");
                                 return r;
+                        }
                         int k = tcp_kernel_state(l->fd);
                         log_listener(l, TCP_STATE_CLOSED, TCP_STATE_LISTEN, k == 10 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
                                      "tcp_info", "listen()");
@@ -406,14 +414,19 @@ int server_start(Server *s, Listener **prepared, bool announce) {
 
 void server_stop(Server *s, const char *reason) {
         Manager *m = s->manager;
-        ListNode *n, *tmp;
 
         for (unsigned i = 0; i < s->n_listeners; i++)
                 if (s->listeners[i]->server == s)
                         listener_close(s->listeners[i], reason);
         s->n_listeners = 0;
-        list_foreach_safe (n, tmp, &s->conns)
-                conn_close(list_entry(n, Conn, node), reason);
+        /* Closing one connection can end others (a chat member dropped while the leave is
+         * delivered, a reset): take the first each time instead of keeping a next pointer. */
+        Conn *c;
+        while ((c = list_first(&s->conns, Conn, node))) {
+                conn_close(c, reason);
+                if (list_first(&s->conns, Conn, node) == c)
+                        conn_abort(c, reason); /* could not start closing it: do not loop on it */
+        }
         if (s->running) {
                 LogEntry e;
                 log_entry_init(&e, LOG_INFO, MID_SERVER_STOP);

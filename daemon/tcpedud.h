@@ -25,6 +25,7 @@
 #define CONN_CLOSE_TIMEOUT_USEC (5 * USEC_PER_SEC) /* bound on flushing and on waiting for the peer's FIN */
 #define LINGER_MAX 65536 /* fd-less connections watched to their end (TIME_WAIT ...) */
 #define CONN_TIMELINE_MAX 10
+#define HALF_CLOSE_DEFAULT_SEC 300 /* bound on a half-close when idle_timeout is 0 */
 #define EXIT_CONFIG 78 /* EX_CONFIG from sysexits.h */
 #define EXIT_USAGE 64 /* EX_USAGE */
 
