@@ -376,7 +376,6 @@ static int start_server(CommandContext *ctx, Server *s) {
                 return fail(ctx, CONTROL_ERROR_INTERNAL, "%s", error);
         if (server_start(s, prepared, true) < 0)
                 return fail(ctx, CONTROL_ERROR_INTERNAL, "server '%s': cannot watch its listeners", s->cfg.name);
-        manager_update_status(s->manager);
         return 0;
 }
 
@@ -399,7 +398,6 @@ static int cmd_stop(CommandContext *ctx) {
         if (!s->running)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "server '%s' is not running", s->cfg.name);
         server_stop(s, "stopped by tcpeductl");
-        manager_update_status(s->manager);
         ctx->data = server_to_json(s, false);
         return 0;
 }
