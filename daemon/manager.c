@@ -7,7 +7,10 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-id128.h>
@@ -79,6 +82,31 @@ void manager_conn_gone(Manager *m) {
                 sd_event_exit(m->event, m->exit_code);
 }
 
+/* STATUS= is best effort and must never stall the loop: sd_notify() sends on a blocking socket,
+ * which waits while the receiver (systemd, or anything behind NOTIFY_SOCKET) is behind. This one
+ * does not wait: an update the receiver has no room for is dropped, the next one says it again. */
+static void notify_status(const char *status) {
+        const char *path = getenv("NOTIFY_SOCKET");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char msg[300];
+
+        if (!path || (path[0] != '/' && path[0] != '@'))
+                return;
+        size_t n = strlen(path);
+        if (n >= sizeof(sa.sun_path))
+                return;
+        memcpy(sa.sun_path, path, n);
+        if (sa.sun_path[0] == '@')
+                sa.sun_path[0] = 0; /* abstract namespace */
+        int len = snprintf(msg, sizeof(msg), "STATUS=%s", status);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return;
+        (void)sendto(fd, msg, (size_t)MIN(len, (int)sizeof(msg) - 1), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+        safe_close(fd);
+}
+
 void manager_update_status(Manager *m) {
         JournalStats js;
         char status[256];
@@ -93,7 +121,7 @@ void manager_update_status(Manager *m) {
         if (strcmp(status, m->last_status) == 0)
                 return;
         snprintf(m->last_status, sizeof(m->last_status), "%s", status);
-        (void)sd_notifyf(false, "STATUS=%s", status);
+        notify_status(status);
 }
 
 static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata) {
