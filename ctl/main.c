@@ -499,7 +499,7 @@ static int verb_show(int argc, char **argv) {
         return simple("show", args_with("server", argv[1]), print_show);
 }
 
-static int verb_start(int argc, char **argv) {
+static int verb_server_action(int argc, char **argv) {
         (void)argc;
         return simple(argv[0], args_with("server", argv[1]), print_server_brief);
 }
@@ -711,9 +711,9 @@ static const Verb verbs[] = {
         { "status", "", "show the daemon's version, uptime, servers and counters", 0, 0, verb_status },
         { "servers", "", "list servers with addresses, state, counts and refusals", 0, 0, verb_servers },
         { "show", "SERVER", "show one server in detail", 1, 1, verb_show },
-        { "start", "SERVER", "start a stopped server (until the daemon restarts)", 1, 1, verb_start },
-        { "stop", "SERVER", "stop a server: close its listeners and connections", 1, 1, verb_start },
-        { "restart", "SERVER", "stop and start a server", 1, 1, verb_start },
+        { "start", "SERVER", "start a stopped server (until the daemon restarts)", 1, 1, verb_server_action },
+        { "stop", "SERVER", "stop a server: close its listeners and connections", 1, 1, verb_server_action },
+        { "restart", "SERVER", "stop and start a server", 1, 1, verb_server_action },
         { "connections", "[SERVER]", "list connections with their TCP state and the kernel's", 0, 1, verb_connections },
         { "conn", "ID", "show a connection's state timeline and TCP_INFO", 1, 1, verb_conn },
         { "kick", "ID [--how close|shutdown|reset]", "close a connection: FIN (default), half-close, or RST", 1, 3, verb_kick },

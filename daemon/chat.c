@@ -146,10 +146,9 @@ static void delivery_free(Delivery *d) {
 
 static void drop_member(Member *m, const char *why);
 
-static void deliver_one(Room *room, Delivery *d, Member *m) {
+static void deliver_one(Delivery *d, Member *m) {
         const char *data = m->mode == MODE_JSON ? d->json : d->text;
         size_t len = m->mode == MODE_JSON ? d->json_len : d->text_len;
-        (void)room;
         if (!data || m->gone || m->conn->fd < 0)
                 return;
         int r = conn_send_bounded(m->conn, data, len, m->conn->server->cfg.max_queue);
@@ -169,13 +168,13 @@ static void room_flush(Room *room) {
                 if (!room->head)
                         room->tail = NULL;
                 if (d->only)
-                        deliver_one(room, d, d->only);
+                        deliver_one(d, d->only);
                 else {
                         ListNode *n, *tmp;
                         list_foreach_safe (n, tmp, &room->members) {
                                 Member *m = list_entry(n, Member, node);
                                 if (m != d->except)
-                                        deliver_one(room, d, m);
+                                        deliver_one(d, m);
                         }
                 }
                 delivery_free(d);

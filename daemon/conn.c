@@ -25,10 +25,6 @@
 
 static void conn_finish(Conn *c, const char *note);
 
-const char *conn_peer_string(const Conn *c, char *buf, size_t size) {
-        return sockaddr_format(&c->peer.sa, buf, size);
-}
-
 static size_t outbuf_len(const OutBuf *o) {
         return o ? o->end - o->start : 0;
 }

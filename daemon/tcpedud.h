@@ -283,7 +283,6 @@ void conn_refresh(Conn *c);
 /* The daemon is exiting: end a lingering connection's watch without waiting for the kernel. */
 void conn_forget(Conn *c, const char *reason);
 void conn_free(Conn *c);
-const char *conn_peer_string(const Conn *c, char *buf, size_t size);
 
 /* ---- control.c: the control socket ---- */
 
