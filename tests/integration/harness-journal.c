@@ -6,14 +6,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "harness-private.h"
 
+/* Only entries written while this test program runs count. Tests match on _PID, and
+ * pids are reused: an earlier run (the normal build before the ASan one, say) may have
+ * had a daemon with the same pid, whose entries are still in the journal. */
+static uint64_t harness_start_usec;
+
+__attribute__((constructor)) static void record_harness_start(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        harness_start_usec = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool entry_is_ours(json_object *o) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, "__REALTIME_TIMESTAMP", &v))
+                return false;
+        const char *s = json_object_get_string(v);
+        return s && strtoull(s, NULL, 10) >= harness_start_usec;
+}
+
 static JList *journal_queryv(const char *const *matches) {
-        const char *argv[40] = { "/usr/bin/journalctl", "--no-pager", "--all", "-o", "json" };
-        size_t n = 5;
+        char since[32];
+        snprintf(since, sizeof(since), "@%llu", (unsigned long long)(harness_start_usec / 1000000u));
+        const char *argv[40] = { "/usr/bin/journalctl", "--no-pager", "--all", "-o", "json", "--since", since };
+        size_t n = 7;
         for (size_t i = 0; matches[i] && n < 39; i++)
                 argv[n++] = matches[i];
         argv[n] = NULL;
@@ -32,6 +54,10 @@ static JList *journal_queryv(const char *const *matches) {
                 json_object *o = json_tokener_parse(line);
                 if (!o)
                         continue;
+                if (!entry_is_ours(o)) {
+                        json_object_put(o);
+                        continue;
+                }
                 if (l->n == cap) {
                         cap = cap ? cap * 2 : 16;
                         json_object **e = realloc(l->e, cap * sizeof(json_object *));
