@@ -17,12 +17,18 @@ static const char *const error_table[_CONTROL_ERROR_MAX] = {
         [CONTROL_ERROR_CONFIG_REJECTED] = "config-rejected",
         [CONTROL_ERROR_LIMIT] = "limit",
         [CONTROL_ERROR_INTERNAL] = "internal",
+        [CONTROL_ERROR_CONNECT_FAILED] = "connect-failed",
 };
 
+/* Session commands are open to every user: a session belongs to its opener, whom the daemon checks. */
 static const ControlCommand command_table[] = {
-        { "status", false },  { "servers", false },     { "show", false },     { "start", true },    { "stop", true },
-        { "restart", true },  { "connections", false }, { "conn", false },     { "kick", true },     { "reload", true },
-        { "monitor", false }, { "stats", false },       { "log-level", true }, { "chat-say", true },
+        { "status", false, false },        { "servers", false, false },      { "show", false, false },
+        { "start", true, true },           { "stop", true, true },           { "restart", true, true },
+        { "connections", false, false },   { "conn", false, false },         { "kick", true, true },
+        { "reload", true, true },          { "monitor", false, false },      { "stats", false, false },
+        { "log-level", true, true },       { "chat-say", true, true },       { "session-open", false, true },
+        { "session-send", false, false },  { "session-recv", false, false }, { "session-close", false, true },
+        { "session-watch", false, false }, { "sessions", false, false },
 };
 
 const char *control_error_to_string(ControlError e) {

@@ -27,6 +27,7 @@ typedef enum ControlError {
         CONTROL_ERROR_CONFIG_REJECTED,
         CONTROL_ERROR_LIMIT,
         CONTROL_ERROR_INTERNAL,
+        CONTROL_ERROR_CONNECT_FAILED, /* a session could not connect: refused, unreachable, timed out */
         _CONTROL_ERROR_MAX,
         _CONTROL_ERROR_INVALID = -EINVAL,
 } ControlError;
@@ -37,6 +38,7 @@ ControlError control_error_from_string(const char *s);
 typedef struct ControlCommand {
         const char *name;
         bool mutating; /* needs an admin: root, the daemon's uid, or a member of admin_group */
+        bool logged; /* each use goes to the journal with the caller's uid and pid */
 } ControlCommand;
 
 const ControlCommand *control_command_find(const char *name);

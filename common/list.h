@@ -47,5 +47,8 @@ static inline void list_move_tail(ListNode *head, ListNode *n) {
 #define list_first(head, type, member) (list_empty(head) ? NULL : list_entry((head)->next, type, member))
 
 /* Iterate safely against removal of the current element. */
+/* Not for loops that remove pos: list_foreach_safe is. */
+#define list_foreach(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+
 #define list_foreach_safe(pos, tmp, head)                                                                                                  \
         for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)

@@ -66,6 +66,7 @@ static const TcpTransition transition_table[] = {
 static const char *const source_table[_STATE_SOURCE_MAX] = {
         [STATE_SOURCE_KERNEL] = "kernel",
         [STATE_SOURCE_INFERRED] = "inferred",
+        [STATE_SOURCE_SYSCALL] = "syscall",
 };
 
 const char *tcp_state_to_string(TcpState s) {

@@ -22,10 +22,13 @@ typedef enum TcpState {
         _TCP_STATE_INVALID = -EINVAL,
 } TcpState;
 
-/* Whether a transition was confirmed by the kernel or deduced from a socket event. */
+/* Whether a transition was confirmed by the kernel, deduced from a socket event, or reported by
+ * the kernel's answer to a system call (connect() returning EINPROGRESS: the SYN is on its way,
+ * even when loopback completes the handshake before TCP_INFO can show SYN_SENT). */
 typedef enum StateSource {
         STATE_SOURCE_KERNEL,
         STATE_SOURCE_INFERRED,
+        STATE_SOURCE_SYSCALL,
         _STATE_SOURCE_MAX,
         _STATE_SOURCE_INVALID = -EINVAL,
 } StateSource;

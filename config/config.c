@@ -63,6 +63,12 @@ static const ConfigKey key_table[] = {
         { SECTION_DAEMON, "max_connections", KEY_UINT, D(max_connections), 1, 1000000, "10000", "connections over all servers" },
         { SECTION_DAEMON, "log_level", KEY_LOG_LEVEL, D(log_level), 0, 7, "info",
           "emerg, alert, crit, err, warning, notice, info or debug" },
+        { SECTION_DAEMON, "max_sessions", KEY_UINT, D(max_sessions), 0, 10000, "64",
+          "client sessions opened with tcpeductl session open, connect or chat; 0: none" },
+        { SECTION_DAEMON, "session_buffer", KEY_SIZE, D(session_buffer), 4096, 64 << 20, "1M",
+          "received data a session holds until it is read; when full the daemon stops reading" },
+        { SECTION_DAEMON, "session_idle_timeout", KEY_SECONDS, D(session_idle_timeout), 0, 604800, "300",
+          "close a session with no traffic for this long; 0: never" },
 
         { SECTION_SERVER, "type", KEY_SERVER_TYPE, S(type), 0, 0, NULL, "echo" },
         { SECTION_SERVER, "listen", KEY_LISTEN, S(listen), 1, LISTEN_MAX, NULL,

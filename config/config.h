@@ -62,6 +62,9 @@ typedef struct DaemonConfig {
         int log_transitions; /* LogTransitions */
         unsigned max_connections;
         int log_level; /* syslog priority 0..7 */
+        unsigned max_sessions; /* client sessions opened through the control socket; 0: none */
+        size_t session_buffer; /* received and not yet read, per session */
+        unsigned session_idle_timeout; /* seconds; 0: never */
 } DaemonConfig;
 
 typedef struct ServerConfig {

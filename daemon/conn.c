@@ -24,6 +24,7 @@
 #define LINGER_POLL_MAX_USEC (1 * USEC_PER_SEC)
 
 static void conn_finish(Conn *c, const char *note);
+static void conn_on_connect_done(Conn *c);
 
 static size_t outbuf_len(const OutBuf *o) {
         return o ? o->end - o->start : 0;
@@ -34,9 +35,14 @@ static size_t outbuf_len(const OutBuf *o) {
 /* The fields that say which connection an entry is about, the same in every entry. */
 static void log_conn_fields(LogEntry *e, const Conn *c) {
         char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
-        log_entry_add(e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
-        log_entry_add(e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
-        log_entry_add(e, "TCPEDU_ROLE", "server");
+        if (c->session) {
+                log_entry_add(e, "TCPEDU_ROLE", "client");
+                log_entry_add(e, "TCPEDU_SESSION_OWNER_UID", "%u", (unsigned)c->session->owner);
+        } else {
+                log_entry_add(e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
+                log_entry_add(e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
+                log_entry_add(e, "TCPEDU_ROLE", "server");
+        }
         log_entry_add(e, "TCPEDU_CONN_ID", "%s", c->id);
         log_entry_add(e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
         log_entry_add(e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
@@ -48,7 +54,8 @@ static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src,
         LogEntry e;
 
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
-        log_entry_add(&e, "MESSAGE", "Connection %s: %s -> %s", c->id, tcp_state_to_string(from), tcp_state_to_string(to));
+        log_entry_add(&e, "MESSAGE", "%s %s: %s -> %s", c->session ? "Session" : "Connection", c->id, tcp_state_to_string(from),
+                      tcp_state_to_string(to));
         log_entry_add(&e, "TCPEDU_EVENT", "transition");
         log_conn_fields(&e, c);
         log_entry_add(&e, "TCPEDU_OLD_STATE", "%s", tcp_state_to_string(from));
@@ -80,8 +87,8 @@ static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstat
 
         if (to < 0 || to == c->state)
                 return;
-        if (c->state == TCP_STATE_CLOSED) {
-                /* A connection does not come back from CLOSED; reaching here is a bug, not a path. */
+        if (c->state == TCP_STATE_CLOSED && !(c->session && c->n_timeline == 1)) {
+                /* A connection does not come back from CLOSED (a session starts there, once); reaching here is a bug, not a path. */
                 log_msg(m, LOG_ERR, NULL, "BUG: connection %s: transition out of CLOSED to %s ignored", c->id, tcp_state_to_string(to));
                 return;
         }
@@ -127,8 +134,14 @@ static void log_connect(Conn *c) {
         LogEntry e;
 
         log_entry_init(&e, LOG_INFO, MID_CONNECT);
-        log_entry_add(&e, "MESSAGE", "New connection from %s to %s (server %s, ID: %s)", sockaddr_format(&c->peer.sa, peer, sizeof(peer)),
-                      sockaddr_format(&c->local.sa, local, sizeof(local)), c->server->cfg.name, c->id);
+        if (c->session)
+                log_entry_add(&e, "MESSAGE", "Session %s: connecting to %s from %s (uid %u)", c->id,
+                              sockaddr_format(&c->peer.sa, peer, sizeof(peer)), sockaddr_format(&c->local.sa, local, sizeof(local)),
+                              (unsigned)c->session->owner);
+        else
+                log_entry_add(&e, "MESSAGE", "New connection from %s to %s (server %s, ID: %s)",
+                              sockaddr_format(&c->peer.sa, peer, sizeof(peer)), sockaddr_format(&c->local.sa, local, sizeof(local)),
+                              c->server->cfg.name, c->id);
         log_entry_add(&e, "TCPEDU_EVENT", "connect");
         log_conn_fields(&e, c);
         manager_emit(c->server->manager, &e, c->server->manager->log_transitions == LOG_TRANSITIONS_ALL);
@@ -141,8 +154,8 @@ static void log_disconnect(Conn *c) {
         uint64_t lasted = now_usec(m, CLOCK_REALTIME) - c->timeline[0].usec;
 
         log_entry_init(&e, LOG_INFO, MID_DISCONNECT);
-        log_entry_add(&e, "MESSAGE",
-                      "Connection %s from %s closed (%s): %" PRIu64 " bytes in, %" PRIu64 " out, %" PRIu64 ".%03" PRIu64 " s", c->id,
+        log_entry_add(&e, "MESSAGE", "%s %s %s %s closed (%s): %" PRIu64 " bytes in, %" PRIu64 " out, %" PRIu64 ".%03" PRIu64 " s",
+                      c->session ? "Session" : "Connection", c->id, c->session ? "to" : "from",
                       sockaddr_format(&c->peer.sa, peer, sizeof(peer)), c->close_reason ? c->close_reason : "closed", c->bytes_in,
                       c->bytes_out, lasted / USEC_PER_SEC, lasted % USEC_PER_SEC / 1000);
         log_entry_add(&e, "TCPEDU_EVENT", "disconnect");
@@ -189,12 +202,18 @@ static void log_summary(Conn *c, const char *note) {
 
 /* ---- epoll interest ---- */
 
-static bool conn_wants_read(const Conn *c) {
-        return c->fd >= 0 && !c->peer_eof && (c->shut_wr || outbuf_len(c->out) < c->server->cfg.buffer_size);
+static size_t conn_read_room(Conn *c) {
+        return c->server->vt->read_room ? c->server->vt->read_room(c) : SIZE_MAX;
+}
+
+static bool conn_wants_read(Conn *c) {
+        return c->fd >= 0 && !c->peer_eof && !c->connecting && (c->shut_wr || outbuf_len(c->out) < c->server->cfg.buffer_size) &&
+               conn_read_room(c) > 0;
 }
 
 static void conn_update_events(Conn *c) {
-        uint32_t want = (conn_wants_read(c) ? EPOLLIN : 0) | (outbuf_len(c->out) ? EPOLLOUT : 0);
+        /* A connect() under way is waited for with EPOLLOUT: the socket becomes writable when it completes. */
+        uint32_t want = (conn_wants_read(c) ? EPOLLIN : 0) | (outbuf_len(c->out) || c->connecting ? EPOLLOUT : 0);
         if (c->fd < 0 || want == c->events)
                 return;
         struct epoll_event ev = { .events = want, .data.ptr = c };
@@ -443,14 +462,29 @@ static void conn_shutdown_active(Conn *c) {
 static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
         if (c->fd < 0 || c->dead || c->closing || c->shut_wr)
                 return;
+        if (c->connecting) {
+                /* No FIN before the handshake: closing a socket in SYN_SENT just drops it. */
+                conn_abort(c, reason);
+                return;
+        }
         c->closing = true;
         c->close_reason = reason;
         if (c->server->vt->on_close_start)
                 c->server->vt->on_close_start(c);
         if (c->fd < 0 || c->dead)
                 return;
-        if (c->peer_eof)
-                return; /* the passive close is already under way */
+        if (c->peer_eof) {
+                /* Held in CLOSE_WAIT (a session): now send our FIN, after what is still queued. */
+                conn_enter_closing(c, timeout);
+                if (c->fd < 0)
+                        return;
+                if (outbuf_len(c->out)) {
+                        c->close_after_flush = true;
+                        conn_update_events(c);
+                } else
+                        conn_finish_passive(c);
+                return;
+        }
         conn_enter_closing(c, timeout);
         if (c->fd < 0)
                 return;
@@ -514,6 +548,13 @@ static void conn_on_peer_eof(Conn *c) {
         if (!c->close_reason)
                 c->close_reason = "peer closed";
         conn_observe(c, "FIN received from the peer");
+        if (c->server->vt->hold_close_wait && !c->closing) {
+                /* The peer is done sending; we may not be. CLOSE_WAIT until we close. */
+                conn_update_events(c);
+                if (c->server->vt->on_peer_eof)
+                        c->server->vt->on_peer_eof(c);
+                return;
+        }
         if (outbuf_len(c->out)) {
                 c->close_after_flush = true;
                 conn_update_events(c);
@@ -547,7 +588,9 @@ static void conn_on_readable(Conn *c) {
                 conn_observe(c, "ACK of our FIN received");
 
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
-                size_t want = sizeof(m->read_buf), pending = outbuf_len(c->out);
+                size_t want = MIN(sizeof(m->read_buf), conn_read_room(c)), pending = outbuf_len(c->out);
+                if (want == 0)
+                        break; /* the type has no room: conn_update_events() drops EPOLLIN */
                 if (!c->shut_wr && pending) {
                         if (pending >= s->cfg.buffer_size)
                                 break; /* backpressure: conn_update_events() drops EPOLLIN */
@@ -609,11 +652,18 @@ static void conn_on_writable(Conn *c) {
                 return;
         }
         conn_update_events(c);
+        if (s->vt->on_drained)
+                s->vt->on_drained(c);
 }
 
 void conn_handle_events(Conn *c, uint32_t events) {
         if (c->dead || c->fd < 0)
                 return;
+        if (c->connecting) {
+                if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                        conn_on_connect_done(c);
+                return;
+        }
         if (events & EPOLLERR) {
                 int err = 0;
                 socklen_t len = sizeof(err);
@@ -742,5 +792,196 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         if (s->vt->on_connect)
                 s->vt->on_connect(c);
         *ret = c;
+        return 0;
+}
+
+/* ---- client sessions: the daemon's own connect() ---- */
+
+void conn_resume_reading(Conn *c) {
+        if (c->fd >= 0 && !c->dead)
+                conn_update_events(c);
+}
+
+static const char *connect_error_reason(int err) {
+        switch (err) {
+        case ECONNREFUSED:
+                return "connection refused (RST in answer to SYN)";
+        case ETIMEDOUT:
+                return "timed out (no answer to SYN)";
+        case EHOSTUNREACH:
+                return "host unreachable";
+        case ENETUNREACH:
+                return "network unreachable";
+        case EADDRNOTAVAIL:
+                return "address not available";
+        case ECONNRESET:
+                return "connection reset during the handshake";
+        default:
+                return strerror(err);
+        }
+}
+
+static void log_connect_failed(Conn *c, int err, bool syn_sent) {
+        Manager *m = c->server->manager;
+        char peer[SOCKADDR_STR_MAX];
+        LogEntry e;
+
+        log_entry_init(&e, LOG_NOTICE, MID_CONNECT_FAILED);
+        log_entry_add(&e, "MESSAGE", "Session %s to %s failed: %s%s", c->id, sockaddr_format(&c->peer.sa, peer, sizeof(peer)),
+                      c->close_reason, syn_sent ? "" : " (connect() failed at once: no SYN was sent)");
+        log_entry_add(&e, "TCPEDU_EVENT", "connect-failed");
+        log_conn_fields(&e, c);
+        log_entry_add(&e, "TCPEDU_REASON", "%s", c->close_reason);
+        log_entry_add(&e, "TCPEDU_ERRNO", "%d", err);
+        log_entry_add(&e, "TCPEDU_SYN_SENT", "%s", syn_sent ? "yes" : "no");
+        manager_emit(m, &e, true);
+}
+
+/* The handshake failed (err) or was given up (err 0, reason set): SYN_SENT -> CLOSED. */
+static void conn_connect_failed(Conn *c, int err, const char *reason) {
+        Manager *m = c->server->manager;
+        SockDiagResult d;
+        bool syn_sent = c->state == TCP_STATE_SYN_SENT;
+
+        c->connecting = false;
+        c->close_reason = reason ? reason : connect_error_reason(err);
+        if (c->session) {
+                c->session->failed = true;
+                c->session->error = err ? err : ETIMEDOUT;
+        }
+        conn_close_fd(c, true);
+        if (syn_sent) {
+                int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
+                if (r == -ENOENT)
+                        conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", c->close_reason, true);
+                else
+                        conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, c->close_reason, true);
+        }
+        log_connect_failed(c, err ? err : ETIMEDOUT, syn_sent);
+        conn_finish(c, NULL);
+}
+
+static int connect_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        Conn *c = userdata;
+        (void)source;
+        (void)usec;
+        if (c->connecting)
+                conn_connect_failed(c, 0, "connect timeout: no answer to SYN");
+        return 0;
+}
+
+static void conn_on_connect_done(Conn *c) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        if (err) {
+                conn_connect_failed(c, err, NULL);
+                return;
+        }
+        c->connecting = false;
+        c->timer = sd_event_source_disable_unref(c->timer);
+        conn_touch(c);
+        int k = tcp_kernel_state(c->fd);
+        if (k > 0 && k != 7 /* TCP_CLOSE */)
+                conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", "SYN-ACK received, ACK sent");
+        else
+                conn_set_state(c, TCP_STATE_ESTABLISHED, STATE_SOURCE_INFERRED, -1, NULL, "connect() completed");
+        conn_update_events(c);
+        if (c->server->vt->on_connected)
+                c->server->vt->on_connected(c);
+}
+
+int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
+                 Conn **ret, char *error, size_t error_size) {
+        Manager *m = s->manager;
+        char a[SOCKADDR_STR_MAX];
+        sd_id128_t id;
+        int r;
+
+        int fd = socket(target->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0) {
+                r = negative_errno();
+                snprintf(error, error_size, "cannot create a socket: %s", strerror(-r));
+                return r;
+        }
+        if (bind_addr) {
+                if (bind_addr->sa.sa_family != target->sa.sa_family) {
+                        safe_close(fd);
+                        snprintf(error, error_size, "bind address %s is not of the target's address family",
+                                 sockaddr_format(&bind_addr->sa, a, sizeof(a)));
+                        return -EAFNOSUPPORT;
+                }
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+                if (bind(fd, &bind_addr->sa, sockaddr_len(&bind_addr->sa)) < 0) {
+                        r = negative_errno();
+                        safe_close(fd);
+                        snprintf(error, error_size, "cannot bind to %s: %s", sockaddr_format(&bind_addr->sa, a, sizeof(a)), strerror(-r));
+                        return r;
+                }
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+
+        Conn *c = calloc(1, sizeof(Conn));
+        if (!c) {
+                safe_close(fd);
+                snprintf(error, error_size, "out of memory");
+                return -ENOMEM;
+        }
+        list_init(&c->node);
+        c->fd = fd;
+        c->server = s;
+        c->session = session;
+        session->conn = c;
+        c->peer = *target;
+        if (sd_id128_randomize(&id) < 0)
+                memset(&id, 0, sizeof(id));
+        id_format(id.bytes, c->id);
+        struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
+        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                r = negative_errno();
+                safe_close(fd);
+                free(c);
+                session->conn = NULL;
+                snprintf(error, error_size, "cannot watch the socket: %s", strerror(-r));
+                return r;
+        }
+        c->events = EPOLLOUT;
+        s->refs++;
+        c->counted = true;
+        s->n_conns++;
+        m->n_conns++;
+        s->accepted++;
+        c->last_activity = now_usec(m, CLOCK_MONOTONIC);
+        list_append(&s->conns, &c->node);
+
+        /* A fresh socket is CLOSED, as TCP_INFO says (Linux's CLOSE). */
+        c->state = TCP_STATE_CLOSED;
+        timeline_add(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, now_usec(m, CLOCK_REALTIME));
+        *ret = c;
+
+        r = connect(fd, &target->sa, sockaddr_len(&target->sa));
+        int err = r < 0 ? errno : 0;
+        socklen_t len = sizeof(SockaddrUnion);
+        (void)getsockname(fd, &c->local.sa, &len); /* connect() picked the local port */
+        if (manager_wants_events(m))
+                log_connect(c);
+        if (r < 0 && err != EINPROGRESS) {
+                /* Refused before a SYN left: no route, no address. The kernel never left CLOSED. */
+                conn_connect_failed(c, err, NULL);
+                return 0;
+        }
+        c->connecting = true;
+        /* connect() answered EINPROGRESS: the SYN is sent. On loopback the handshake may already
+         * be over when TCP_INFO is asked, so SYN_SENT is the syscall's word, not TCP_INFO's. */
+        int k = tcp_kernel_state(fd);
+        if (k == 2 /* TCP_SYN_SENT */)
+                conn_set_state(c, TCP_STATE_SYN_SENT, STATE_SOURCE_KERNEL, k, "tcp_info", NULL);
+        else
+                conn_set_state(c, TCP_STATE_SYN_SENT, STATE_SOURCE_SYSCALL, -1, "connect", NULL);
+        server_arm_idle_timer(s);
+        if (connect_timeout_usec && conn_timer_start(c, now_usec(m, CLOCK_MONOTONIC) + connect_timeout_usec, connect_deadline) < 0)
+                conn_connect_failed(c, ENOMEM, "no timer for the connect timeout");
         return 0;
 }

@@ -16,12 +16,38 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "control-proto.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "tcpedud.h"
 
-typedef struct ControlClient {
+#define CONTROL_PENDING_MAX 16 /* requests of one client waiting on sessions */
+#define SESSION_RECV_MAX (1u << 20) /* bytes in one session-recv reply */
+#define SESSION_DATA_EVENT_MAX (48u << 10) /* bytes in one watch data event */
+#define SESSION_SEND_MAX (1u << 20) /* bytes in one session-send request, once decoded */
+#define SESSION_RECV_TIMEOUT_MAX_MS (3600 * 1000)
+
+typedef enum PendingKind {
+        PENDING_OPEN, /* session-open: until established or failed */
+        PENDING_RECV, /* session-recv: until the data asked for is there, EOF or the timeout */
+        PENDING_SEND, /* session-send: until the output queue is drained */
+} PendingKind;
+
+/* A request whose reply waits on a session. */
+typedef struct Pending {
+        ListNode node; /* on its client's pending list */
+        ControlClient *client;
+        int64_t id;
+        PendingKind kind;
+        Session *session;
+        sd_event_source *timer;
+        size_t bytes; /* recv: exactly this many (0: whatever is there) */
+        bool line; /* recv: one line */
+        size_t sent; /* send: bytes queued */
+} Pending;
+
+struct ControlClient {
         ListNode node;
         Manager *manager;
         int fd;
@@ -39,7 +65,16 @@ typedef struct ControlClient {
         bool discarding; /* skipping the rest of an over-long line */
         char *out;
         size_t out_start, out_end, out_cap;
-} ControlClient;
+        ListNode pending;
+        unsigned n_pending;
+        Session *watching;
+        unsigned n_ephemeral; /* sessions that end with this client */
+};
+
+static unsigned event_depth; /* > 0 while session events or broadcasts walk the client list */
+static void client_reap_schedule(Manager *m);
+static void pending_free(Pending *p);
+static void session_watch_pump(Manager *m, Session *s);
 
 typedef struct CommandContext {
         ControlClient *client;
@@ -48,6 +83,8 @@ typedef struct CommandContext {
         ControlError code; /* else this error */
         char message[512];
         struct json_object *details;
+        char *direct_reply; /* a run() returning 1 may have made its reply itself */
+        bool after_reply; /* session-watch: deliver buffered data once the reply is out */
 } CommandContext;
 
 static int fail(CommandContext *ctx, ControlError code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -62,16 +99,43 @@ static int fail(CommandContext *ctx, ControlError code, const char *fmt, ...) {
 
 static void client_free(ControlClient *cc) {
         Manager *m = cc->manager;
-        if (cc->busy) {
-                /* Its own command led here (an event overflowed its monitor output, say):
-                 * client_handle_line() frees it when the command returns. */
+        if (cc->busy || event_depth > 0) {
+                /* Its own command led here (an event overflowed its monitor output, say), or a
+                 * walk over the clients is under way: it is freed when that is over. */
                 cc->doomed = true;
+                if (!cc->busy)
+                        client_reap_schedule(m);
                 return;
         }
         if (cc->monitor)
                 m->n_monitors--;
         m->n_control_clients--;
         list_remove(&cc->node);
+        while (!list_empty(&cc->pending))
+                pending_free(list_first(&cc->pending, Pending, node));
+        if (cc->watching) {
+                cc->watching->watcher = NULL;
+                cc->watching = NULL;
+                m->n_watchers--;
+        }
+        if (cc->n_ephemeral) {
+                /* Its sessions end with it: closed as if by session-close. */
+                ListNode *n, *tmp;
+                list_foreach_safe (n, tmp, &m->session_server->conns) {
+                        Conn *c = list_entry(n, Conn, node);
+                        if (c->session && c->session->opener == cc) {
+                                c->session->opener = NULL;
+                                conn_close(c, "closed with its control client");
+                        }
+                }
+                ListNode *lists[] = { &m->closing, &m->lingering, &m->dead };
+                for (size_t i = 0; i < ELEMENTSOF(lists); i++)
+                        for (n = lists[i]->next; n != lists[i]; n = n->next) {
+                                Conn *c = list_entry(n, Conn, node);
+                                if (c->session && c->session->opener == cc)
+                                        c->session->opener = NULL;
+                        }
+        }
         sd_event_source_disable_unref(cc->io);
         sd_event_source_disable_unref(cc->idle_timer);
         safe_close(cc->fd);
@@ -218,8 +282,14 @@ static struct json_object *conn_to_json(Manager *m, Conn *c, bool detailed) {
 
         conn_refresh(c);
         json_object_object_add(o, "id", json_object_new_string(c->id));
-        json_object_object_add(o, "server", json_object_new_string(c->server->cfg.name));
-        json_object_object_add(o, "role", json_object_new_string("server"));
+        json_object_object_add(o, "server", c->session ? NULL : json_object_new_string(c->server->cfg.name));
+        json_object_object_add(o, "role", json_object_new_string(c->session ? "client" : "server"));
+        if (c->session) {
+                Session *s = c->session;
+                json_object_object_add(o, "owner_uid", json_object_new_int64(s->owner));
+                json_object_object_add(o, "buffered", json_object_new_int64((int64_t)s->rx_len));
+                json_object_object_add(o, "watched", json_object_new_boolean(s->watcher != NULL));
+        }
         json_object_object_add(o, "peer", json_object_new_string(sockaddr_format(&c->peer.sa, a, sizeof(a))));
         json_object_object_add(o, "local", json_object_new_string(sockaddr_format(&c->local.sa, a, sizeof(a))));
         json_object_object_add(o, "state", json_object_new_string(tcp_state_to_string(c->state)));
@@ -245,6 +315,23 @@ static struct json_object *conn_to_json(Manager *m, Conn *c, bool detailed) {
         }
         json_object_object_add(o, "timeline", tl);
         json_object_object_add(o, "close_reason", c->close_reason ? json_object_new_string(c->close_reason) : NULL);
+        if (c->session) {
+                Session *s = c->session;
+                struct json_object *so = json_object_new_object();
+                json_object_object_add(so, "owner_uid", json_object_new_int64(s->owner));
+                json_object_object_add(so, "owner_pid", json_object_new_int64(s->owner_pid));
+                json_object_object_add(so, "connected", json_object_new_boolean(s->connected));
+                json_object_object_add(so, "failed", json_object_new_boolean(s->failed));
+                json_object_object_add(so, "peer_closed", json_object_new_boolean(s->peer_eof));
+                json_object_object_add(so, "ephemeral", json_object_new_boolean(s->opener != NULL));
+                json_object_object_add(so, "buffered", json_object_new_int64((int64_t)s->rx_len));
+                json_object_object_add(so, "buffer_size", json_object_new_int64((int64_t)c->server->cfg.buffer_size));
+                json_object_object_add(so, "read", json_object_new_int64((int64_t)s->rx_total_read));
+                json_object_object_add(so, "reading_paused", json_object_new_int64((int64_t)s->rx_paused));
+                json_object_object_add(so, "unsent", json_object_new_int64((int64_t)(c->out ? c->out->end - c->out->start : 0)));
+                json_object_object_add(so, "watched", json_object_new_boolean(s->watcher != NULL));
+                json_object_object_add(o, "session", so);
+        }
 
         struct tcp_info ti;
         if (c->fd >= 0 && tcp_info_get(c->fd, &ti) == 0) {
@@ -267,10 +354,11 @@ static struct json_object *conn_to_json(Manager *m, Conn *c, bool detailed) {
 
 /* Every connection the daemon knows of, open or lingering in the kernel. */
 #define FOREACH_LIST(m, i, head)                                                                                                           \
-        for (size_t i = 0; i <= (m)->n_servers + 1; i++)                                                                                   \
-                for (ListNode *head = i < (m)->n_servers    ? &(m)->servers[i]->conns                                                      \
-                                      : i == (m)->n_servers ? &(m)->closing                                                                \
-                                                            : &(m)->lingering;                                                             \
+        for (size_t i = 0; i <= (m)->n_servers + 2; i++)                                                                                   \
+                for (ListNode *head = i < (m)->n_servers        ? &(m)->servers[i]->conns                                                  \
+                                      : i == (m)->n_servers     ? &(m)->session_server->conns                                              \
+                                      : i == (m)->n_servers + 1 ? &(m)->closing                                                            \
+                                                                : &(m)->lingering;                                                         \
                      head; head = NULL)
 
 static Conn *find_conn(Manager *m, const char *id, CommandContext *ctx) {
@@ -617,6 +705,563 @@ static int cmd_log_level(CommandContext *ctx) {
         return 0;
 }
 
+/* ---- client sessions ---- */
+
+static int pending_new(CommandContext *ctx, PendingKind kind, Session *s, Pending **ret) {
+        ControlClient *cc = ctx->client;
+        if (cc->n_pending >= CONTROL_PENDING_MAX)
+                return fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
+        Pending *p = calloc(1, sizeof(Pending));
+        if (!p)
+                return fail(ctx, CONTROL_ERROR_INTERNAL, "out of memory");
+        p->client = cc;
+        p->id = ctx->req->id;
+        p->kind = kind;
+        p->session = s;
+        list_append(&cc->pending, &p->node);
+        cc->n_pending++;
+        *ret = p;
+        return 0;
+}
+
+static void pending_free(Pending *p) {
+        list_remove(&p->node);
+        p->client->n_pending--;
+        sd_event_source_disable_unref(p->timer);
+        free(p);
+}
+
+/* Answer a waiting request and forget it. Returns -1 if its client is gone. */
+static int pending_reply(Pending *p, char *line) {
+        ControlClient *cc = p->client;
+        pending_free(p);
+        return client_write(cc, line);
+}
+
+static bool may_use_session(ControlClient *cc, const Session *s) {
+        return cc->admin || cc->cred.uid == s->owner;
+}
+
+static Session *find_session(CommandContext *ctx) {
+        const char *id = arg_id(ctx);
+        Conn *c = id ? find_conn(ctx->client->manager, id, ctx) : NULL;
+        if (!c)
+                return NULL;
+        if (!c->session) {
+                fail(ctx, CONTROL_ERROR_NOT_FOUND, "connection %s is not a session (it belongs to server '%s')", c->id,
+                     c->server->cfg.name);
+                return NULL;
+        }
+        if (!may_use_session(ctx->client, c->session)) {
+                fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "session %s belongs to uid %u (you are uid %u)", c->id,
+                     (unsigned)c->session->owner, (unsigned)ctx->client->cred.uid);
+                return NULL;
+        }
+        return c->session;
+}
+
+/* Bytes go out as a JSON string when they are UTF-8 text, else as base64. */
+static void add_data(struct json_object *o, const uint8_t *p, size_t n) {
+        json_object_object_add(o, "bytes", json_object_new_int64((int64_t)n));
+        if (bytes_are_text(p, n)) {
+                json_object_object_add(o, "data", json_object_new_string_len((const char *)p, (int)n));
+                return;
+        }
+        char *b = malloc(base64_encoded_size(n));
+        if (!b)
+                return;
+        size_t l = base64_encode(p, n, b);
+        json_object_object_add(o, "data_base64", json_object_new_string_len(b, (int)l));
+        free(b);
+}
+
+static struct json_object *session_reply_json(Manager *m, Session *s) {
+        return conn_to_json(m, s->conn, false);
+}
+
+static char *open_failed_reply(int64_t id, Session *s) {
+        Conn *c = s->conn;
+        char a[SOCKADDR_STR_MAX], msg[256];
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "id", json_object_new_string(c->id));
+        json_object_object_add(d, "target", json_object_new_string(sockaddr_format(&c->peer.sa, a, sizeof(a))));
+        json_object_object_add(d, "reason", json_object_new_string(c->close_reason ? c->close_reason : "failed"));
+        json_object_object_add(d, "errno", json_object_new_int(s->error));
+        snprintf(msg, sizeof(msg), "cannot connect to %s: %s", a, c->close_reason ? c->close_reason : "failed");
+        return control_reply_error(id, CONTROL_ERROR_CONNECT_FAILED, msg, d);
+}
+
+static int cmd_session_open(CommandContext *ctx) {
+        ControlClient *cc = ctx->client;
+        Manager *m = cc->manager;
+        const char *target = NULL, *bind_s = NULL, *perr = NULL;
+        int64_t timeout_ms = SESSION_CONNECT_TIMEOUT_DEFAULT_SEC * 1000;
+        bool ephemeral = false, watch = false;
+        SockaddrUnion ta, ba;
+        socklen_t len;
+        struct json_object *v;
+        char error[256];
+
+        int r = control_arg_string(ctx->req->args, "target", &target);
+        if (r < 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, r == -ENOENT ? "missing argument \"target\"" : "\"target\" must be a string");
+        if (sockaddr_parse(target, &ta, &len, &perr) < 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "target '%s': %s (expected ADDR:PORT, IPv6 as [ADDR]:PORT, numeric)", target,
+                            perr ? perr : "invalid");
+        if (sockaddr_port(&ta.sa) == 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "target '%s': port 0 cannot be connected to", target);
+        r = control_arg_string(ctx->req->args, "bind", &bind_s);
+        if (r == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"bind\" must be a string");
+        if (bind_s && sockaddr_parse(bind_s, &ba, &len, &perr) < 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "bind address '%s': %s (expected ADDR:PORT, port 0 for any)", bind_s,
+                            perr ? perr : "invalid");
+        if (bind_s && sockaddr_port(&ba.sa) != 0 && sockaddr_port(&ba.sa) < 1024 && !cc->admin)
+                return fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "binding to port %u (below 1024) needs an admin (you are uid %u)",
+                            sockaddr_port(&ba.sa), (unsigned)cc->cred.uid);
+        r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
+        if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 1 to %d",
+                            SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
+        if (json_object_object_get_ex(ctx->req->args, "ephemeral", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"ephemeral\" must be true or false");
+                ephemeral = json_object_get_boolean(v);
+        }
+        if (json_object_object_get_ex(ctx->req->args, "watch", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"watch\" must be true or false");
+                watch = json_object_get_boolean(v);
+        }
+        if (watch && cc->watching)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
+        if (cc->n_pending >= CONTROL_PENDING_MAX)
+                return fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
+
+        Session *s;
+        r = session_open(m, &ta, bind_s ? &ba : NULL, (uint64_t)timeout_ms * USEC_PER_MSEC, cc->cred.uid, cc->cred.pid, watch ? cc : NULL,
+                         &s, error, sizeof(error));
+        if (r == -EUSERS)
+                return fail(ctx, CONTROL_ERROR_LIMIT, "cannot open a session: %s", error);
+        if (r == -EPERM)
+                return fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "cannot open a session: %s", error);
+        if (r < 0)
+                return fail(ctx, r == -EAFNOSUPPORT ? CONTROL_ERROR_BAD_REQUEST : CONTROL_ERROR_CONNECT_FAILED, "%s", error);
+        if (s->failed) {
+                /* connect() failed at once; the session is already over. */
+                ctx->direct_reply = open_failed_reply(ctx->req->id, s);
+                return 1;
+        }
+        if (ephemeral) {
+                s->opener = cc;
+                cc->n_ephemeral++;
+        }
+        if (s->connected) {
+                ctx->data = json_object_new_object();
+                json_object_object_add(ctx->data, "session", session_reply_json(m, s));
+                return 0;
+        }
+        Pending *p;
+        (void)pending_new(ctx, PENDING_OPEN, s, &p); /* room was checked above */
+        return 1;
+}
+
+static int cmd_sessions(CommandContext *ctx) {
+        Manager *m = ctx->client->manager;
+        struct json_object *arr = json_object_new_array(), *o = json_object_new_object();
+        FOREACH_LIST(m, i, head) {
+                for (ListNode *n = head->next; n != head; n = n->next) {
+                        Conn *c = list_entry(n, Conn, node);
+                        if (c->session)
+                                json_object_array_add(arr, conn_to_json(m, c, false));
+                }
+        }
+        json_object_object_add(o, "sessions", arr);
+        json_object_object_add(o, "max_sessions", json_object_new_int64(m->session_server->cfg.max_clients));
+        json_object_object_add(o, "opened", json_object_new_int64((int64_t)m->sessions_opened));
+        json_object_object_add(o, "failed", json_object_new_int64((int64_t)m->sessions_failed));
+        json_object_object_add(o, "refused_limit", json_object_new_int64((int64_t)m->sessions_refused_limit));
+        ctx->data = o;
+        return 0;
+}
+
+static size_t send_unsent(const Session *s) {
+        const OutBuf *o = s->conn->out;
+        return o ? o->end - o->start : 0;
+}
+
+static struct json_object *send_result(Session *s, size_t sent) {
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(s->conn->id));
+        json_object_object_add(o, "bytes", json_object_new_int64((int64_t)sent));
+        json_object_object_add(o, "unsent", json_object_new_int64((int64_t)send_unsent(s)));
+        return o;
+}
+
+static int cmd_session_send(CommandContext *ctx) {
+        const char *text = NULL, *b64 = NULL;
+        Session *s = find_session(ctx);
+        if (!s)
+                return -1;
+        Conn *c = s->conn;
+        int r1 = control_arg_string(ctx->req->args, "data", &text), r2 = control_arg_string(ctx->req->args, "data_base64", &b64);
+        if (r1 == -EBADMSG || r2 == -EBADMSG || (text && b64) || (!text && !b64))
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "give one of \"data\" (a string) or \"data_base64\"");
+        if (!s->connected || c->fd < 0 || c->shut_wr || c->closing)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s cannot send: %s", c->id,
+                            !s->connected ? "not connected"
+                            : c->fd < 0   ? "closed"
+                                          : "our side is closed (FIN sent)");
+        _cleanup_(freep) uint8_t *buf = NULL;
+        const uint8_t *data = (const uint8_t *)text;
+        size_t len = 0;
+        if (text) {
+                struct json_object *v;
+                json_object_object_get_ex(ctx->req->args, "data", &v);
+                len = (size_t)json_object_get_string_len(v);
+        } else {
+                size_t bl = strlen(b64);
+                buf = malloc(bl / 4 * 3 + 3);
+                if (!buf)
+                        return fail(ctx, CONTROL_ERROR_INTERNAL, "out of memory");
+                ssize_t n = base64_decode(b64, bl, buf);
+                if (n < 0)
+                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"data_base64\" is not valid base64");
+                data = buf;
+                len = (size_t)n;
+        }
+        if (len == 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "nothing to send");
+        int r = conn_send(c, data, len);
+        if (r < 0)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s: send failed: %s", c->id, strerror(-r));
+        /* Flow control: the reply waits while more than session_buffer is queued for the peer. */
+        if (s->conn && s->conn->fd >= 0 && send_unsent(s) > c->server->cfg.buffer_size) {
+                Pending *p;
+                if (pending_new(ctx, PENDING_SEND, s, &p) < 0)
+                        return -1;
+                p->sent = len;
+                return 1;
+        }
+        ctx->data = send_result(s, len);
+        return 0;
+}
+
+/* What a session-recv may take now: the number of bytes, or -1 to keep waiting. */
+static ssize_t recv_ready(const Pending *p) {
+        const Session *s = p->session;
+        size_t max = s->conn->server->cfg.buffer_size;
+        bool ended = s->peer_eof || s->closed;
+        if (p->line) {
+                const uint8_t *nl = memchr(s->rx + s->rx_start, '\n', MIN(s->rx_len, (size_t)SESSION_RECV_MAX));
+                if (nl)
+                        return nl - (s->rx + s->rx_start) + 1;
+                if (ended || s->rx_len >= MIN(max, (size_t)SESSION_RECV_MAX))
+                        return (ssize_t)MIN(s->rx_len, (size_t)SESSION_RECV_MAX); /* no newline will come, or none fits */
+                return -1;
+        }
+        if (p->bytes) {
+                if (s->rx_len >= p->bytes)
+                        return (ssize_t)p->bytes;
+                return ended ? (ssize_t)s->rx_len : -1;
+        }
+        if (s->rx_len)
+                return (ssize_t)MIN(s->rx_len, (size_t)SESSION_RECV_MAX);
+        return ended ? 0 : -1;
+}
+
+static char *recv_reply(Pending *p, size_t n, bool timed_out) {
+        Session *s = p->session;
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(s->conn->id));
+        add_data(o, s->rx + s->rx_start, n);
+        session_consume(s, n);
+        json_object_object_add(o, "eof", json_object_new_boolean((s->peer_eof || s->closed) && s->rx_len == 0));
+        json_object_object_add(o, "timed_out", json_object_new_boolean(timed_out));
+        json_object_object_add(o, "buffered", json_object_new_int64((int64_t)s->rx_len));
+        return control_reply_ok(p->id, o);
+}
+
+static int recv_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
+        Pending *p = userdata;
+        (void)source;
+        (void)usec;
+        (void)pending_reply(p, recv_reply(p, 0, true));
+        return 0;
+}
+
+static int cmd_session_recv(CommandContext *ctx) {
+        Manager *m = ctx->client->manager;
+        int64_t timeout_ms = 5000, bytes = 0;
+        bool line = false;
+        struct json_object *v;
+        Session *s = find_session(ctx);
+        if (!s)
+                return -1;
+        int r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
+        if (r == -EBADMSG || timeout_ms < 0 || timeout_ms > SESSION_RECV_TIMEOUT_MAX_MS)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %d", SESSION_RECV_TIMEOUT_MAX_MS);
+        r = control_arg_int(ctx->req->args, "bytes", &bytes);
+        size_t max = MIN(s->conn->server->cfg.buffer_size, (size_t)SESSION_RECV_MAX);
+        if (r == -EBADMSG || bytes < 0 || (uint64_t)bytes > max)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"bytes\" must be a number from 1 to %zu (session_buffer, at most 1 MiB)",
+                            max);
+        if (json_object_object_get_ex(ctx->req->args, "line", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"line\" must be true or false");
+                line = json_object_get_boolean(v);
+        }
+        if (line && bytes)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "give \"bytes\" or \"line\", not both");
+        if (s->watcher)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is watched: its data goes to the watcher (pid %d)", s->conn->id,
+                            (int)s->watcher->cred.pid);
+        ListNode *n;
+        list_foreach(n, &ctx->client->pending) {
+                Pending *o = list_entry(n, Pending, node);
+                if (o->kind == PENDING_RECV && o->session == s)
+                        return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting", s->conn->id);
+        }
+        /* Only one client at a time may wait to receive: the data would otherwise go to either. */
+        list_foreach(n, &m->control_clients) {
+                ControlClient *o = list_entry(n, ControlClient, node);
+                ListNode *k;
+                list_foreach(k, &o->pending) {
+                        Pending *p = list_entry(k, Pending, node);
+                        if (p->kind == PENDING_RECV && p->session == s)
+                                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
+                                            (int)o->cred.pid);
+                }
+        }
+        Pending *p;
+        if (pending_new(ctx, PENDING_RECV, s, &p) < 0)
+                return -1;
+        p->bytes = (size_t)bytes;
+        p->line = line;
+        ssize_t ready = recv_ready(p);
+        if (ready >= 0 || timeout_ms == 0) {
+                ctx->direct_reply = recv_reply(p, ready >= 0 ? (size_t)ready : 0, ready < 0);
+                pending_free(p);
+                return 1;
+        }
+        if (sd_event_add_time_relative(m->event, &p->timer, CLOCK_MONOTONIC, (uint64_t)timeout_ms * USEC_PER_MSEC, USEC_PER_MSEC,
+                                       recv_timeout, p) < 0) {
+                pending_free(p);
+                return fail(ctx, CONTROL_ERROR_INTERNAL, "no timer");
+        }
+        return 1;
+}
+
+static int cmd_session_close(CommandContext *ctx) {
+        Manager *m = ctx->client->manager;
+        const char *how = "close";
+        Session *s = find_session(ctx);
+        if (!s)
+                return -1;
+        Conn *c = s->conn;
+        if (control_arg_string(ctx->req->args, "how", &how) == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be a string");
+        if (strcmp(how, "close") != 0 && strcmp(how, "shutdown") != 0 && strcmp(how, "reset") != 0)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be close, shutdown or reset, not '%s'", how);
+        if (c->fd < 0)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already closed (%s in the kernel)", c->id,
+                            tcp_state_to_string(c->state));
+        bool closing = c->closing || c->shut_wr;
+        if (strcmp(how, "reset") == 0)
+                conn_abort(c, "reset by tcpeductl");
+        else if (closing)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already closing (%s)", c->id, tcp_state_to_string(c->state));
+        else if (strcmp(how, "shutdown") == 0)
+                conn_half_close(c, "half-closed by tcpeductl");
+        else
+                conn_close(c, "closed by tcpeductl");
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(c->id));
+        json_object_object_add(o, "how", json_object_new_string(how));
+        json_object_object_add(o, "state", json_object_new_string(tcp_state_to_string(c->state)));
+        (void)m;
+        ctx->data = o;
+        return 0;
+}
+
+static int cmd_session_watch(CommandContext *ctx) {
+        ControlClient *cc = ctx->client;
+        Manager *m = cc->manager;
+        Session *s = find_session(ctx);
+        if (!s)
+                return -1;
+        if (s->watcher == cc)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "you already watch session %s", s->conn->id);
+        if (s->watcher)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already watched (pid %d)", s->conn->id, (int)s->watcher->cred.pid);
+        if (cc->watching)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
+        ListNode *n;
+        list_foreach(n, &m->control_clients) {
+                ControlClient *o = list_entry(n, ControlClient, node);
+                ListNode *k;
+                list_foreach(k, &o->pending) {
+                        Pending *p = list_entry(k, Pending, node);
+                        if (p->kind == PENDING_RECV && p->session == s)
+                                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is waiting (pid %d)", s->conn->id,
+                                            (int)o->cred.pid);
+                }
+        }
+        control_watch_attach(cc, s);
+        ctx->data = json_object_new_object();
+        json_object_object_add(ctx->data, "session", conn_to_json(m, s->conn, false));
+        ctx->after_reply = true; /* buffered data follows the reply */
+        return 0;
+}
+
+/* Watch events: the session's own, in the order they happen. */
+static int watch_event(Session *s, const char *name, const char *reason, const uint8_t *data, size_t n) {
+        ControlClient *cc = s->watcher;
+        Conn *c = s->conn;
+        struct json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "time_usec", json_object_new_int64((int64_t)now_usec(cc->manager, CLOCK_REALTIME)));
+        json_object_object_add(ev, "event", json_object_new_string(name));
+        json_object_object_add(ev, "conn_id", json_object_new_string(c->id));
+        json_object_object_add(ev, "role", json_object_new_string("client"));
+        json_object_object_add(ev, "state", json_object_new_string(tcp_state_to_string(c->state)));
+        if (reason)
+                json_object_object_add(ev, "reason", json_object_new_string(reason));
+        if (data)
+                add_data(ev, data, n);
+        if (strcmp(name, "disconnected") == 0 || strcmp(name, "end") == 0) {
+                json_object_object_add(ev, "bytes_in", json_object_new_int64((int64_t)c->bytes_in));
+                json_object_object_add(ev, "bytes_out", json_object_new_int64((int64_t)c->bytes_out));
+        }
+        return client_write(cc, control_event_line(ev));
+}
+
+static void session_watch_pump(Manager *m, Session *s) {
+        (void)m;
+        while (s->watcher && s->rx_len > 0 && !s->watcher->doomed) {
+                ControlClient *cc = s->watcher;
+                if (cc->out_end - cc->out_start >= CONTROL_OUTPUT_PAUSE)
+                        return; /* resumed when its output drains; meanwhile the session buffer fills */
+                size_t n = MIN(s->rx_len, (size_t)SESSION_DATA_EVENT_MAX);
+                if (watch_event(s, "data", NULL, s->rx + s->rx_start, n) < 0)
+                        return;
+                session_consume(s, n);
+        }
+}
+
+void control_watch_attach(ControlClient *cc, Session *s) {
+        s->watcher = cc;
+        cc->watching = s;
+        cc->manager->n_watchers++;
+}
+
+void control_watch_detach(Session *s) {
+        ControlClient *cc = s->watcher;
+        if (!cc)
+                return;
+        cc->watching = NULL;
+        s->watcher = NULL;
+        cc->manager->n_watchers--;
+}
+
+void control_session_event(Manager *m, Session *s, SessionEvent ev) {
+        ListNode *n, *tmp;
+
+        event_depth++;
+        if (s->watcher && !s->watcher->doomed) {
+                Conn *c = s->conn;
+                switch (ev) {
+                case SESSION_EVENT_CONNECTED:
+                        (void)watch_event(s, "connected", NULL, NULL, 0);
+                        break;
+                case SESSION_EVENT_FAILED:
+                        (void)watch_event(s, "error", c->close_reason, NULL, 0);
+                        break;
+                case SESSION_EVENT_DATA:
+                        session_watch_pump(m, s);
+                        break;
+                case SESSION_EVENT_PEER_EOF:
+                        session_watch_pump(m, s);
+                        if (s->watcher)
+                                (void)watch_event(s, "peer-closed", "FIN received from the peer", NULL, 0);
+                        break;
+                case SESSION_EVENT_DISCONNECTED:
+                        session_watch_pump(m, s);
+                        if (s->watcher)
+                                (void)watch_event(s, "disconnected", c->close_reason, NULL, 0);
+                        break;
+                case SESSION_EVENT_GONE:
+                        (void)watch_event(s, "end", c->close_reason, NULL, 0);
+                        break;
+                default:
+                        break;
+                }
+        }
+        if (ev == SESSION_EVENT_GONE) {
+                control_watch_detach(s);
+                if (s->opener) {
+                        s->opener->n_ephemeral--;
+                        s->opener = NULL;
+                }
+        }
+        list_foreach_safe (n, tmp, &m->control_clients) {
+                ControlClient *cc = list_entry(n, ControlClient, node);
+                ListNode *k, *ktmp;
+                if (cc->doomed)
+                        continue;
+                list_foreach_safe (k, ktmp, &cc->pending) {
+                        Pending *p = list_entry(k, Pending, node);
+                        if (p->session != s)
+                                continue;
+                        char *line = NULL;
+                        if (p->kind == PENDING_OPEN) {
+                                if (ev == SESSION_EVENT_CONNECTED) {
+                                        struct json_object *d = json_object_new_object();
+                                        json_object_object_add(d, "session", session_reply_json(m, s));
+                                        line = control_reply_ok(p->id, d);
+                                } else if (ev == SESSION_EVENT_FAILED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
+                                        line = open_failed_reply(p->id, s);
+                        } else if (p->kind == PENDING_RECV) {
+                                if (ev == SESSION_EVENT_GONE)
+                                        line = control_reply_error(p->id, CONTROL_ERROR_NOT_FOUND, "the session ended", NULL);
+                                else {
+                                        ssize_t ready = recv_ready(p);
+                                        if (ready >= 0)
+                                                line = recv_reply(p, (size_t)ready, false);
+                                }
+                        } else if (p->kind == PENDING_SEND) {
+                                if (ev == SESSION_EVENT_DRAINED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
+                                        line = s->conn->fd >= 0 || ev == SESSION_EVENT_DRAINED
+                                                       ? control_reply_ok(p->id, send_result(s, p->sent))
+                                                       : control_reply_error(p->id, CONTROL_ERROR_CONFLICT,
+                                                                             "the session closed before its data was sent", NULL);
+                        }
+                        if (line && pending_reply(p, line) < 0)
+                                break;
+                }
+        }
+        event_depth--;
+}
+
+/* Doomed clients, dropped while a walk over the list was under way, are freed here. */
+static int on_reap(sd_event_source *source, void *userdata) {
+        Manager *m = userdata;
+        ListNode *n, *tmp;
+        (void)source;
+        list_foreach_safe (n, tmp, &m->control_clients) {
+                ControlClient *cc = list_entry(n, ControlClient, node);
+                if (cc->doomed && !cc->busy)
+                        client_free(cc);
+        }
+        return 0;
+}
+
+static void client_reap_schedule(Manager *m) {
+        if (!m->control_reap)
+                (void)sd_event_add_defer(m->event, &m->control_reap, on_reap, m);
+        if (m->control_reap)
+                sd_event_source_set_enabled(m->control_reap, SD_EVENT_ONESHOT);
+}
+
 typedef struct CommandHandler {
         const char *name;
         int (*run)(CommandContext *ctx);
@@ -637,6 +1282,12 @@ static const CommandHandler handlers[] = {
         { "stats", cmd_stats },
         { "chat-say", cmd_chat_say },
         { "log-level", cmd_log_level },
+        { "session-open", cmd_session_open },
+        { "session-send", cmd_session_send },
+        { "session-recv", cmd_session_recv },
+        { "session-close", cmd_session_close },
+        { "session-watch", cmd_session_watch },
+        { "sessions", cmd_sessions },
 };
 
 static void log_mutation(ControlClient *cc, const ControlRequest *req, bool ok, const char *error) {
@@ -691,13 +1342,34 @@ static int client_handle_line(ControlClient *cc, const char *line, size_t len) {
                 if (cc->doomed) {
                         json_object_put(ctx.data);
                         json_object_put(ctx.details);
+                        free(ctx.direct_reply);
                         control_request_done(&req);
                         client_free(cc);
                         return -1;
                 }
-                if (cmd->mutating)
-                        log_mutation(cc, &req, r >= 0, ctx.message);
+                if (cmd->logged)
+                        log_mutation(cc, &req, r >= 0, r == 1 && !ctx.direct_reply ? "waiting" : ctx.message);
+                if (r == 1) {
+                        /* Answered later (a pending request), or by the command's own reply. */
+                        control_request_done(&req);
+                        return ctx.direct_reply ? client_write(cc, ctx.direct_reply) : 0;
+                }
                 reply = r >= 0 ? control_reply_ok(req.id, ctx.data) : control_reply_error(req.id, ctx.code, ctx.message, ctx.details);
+                if (ctx.after_reply && r >= 0) {
+                        control_request_done(&req);
+                        if (client_write(cc, reply) < 0)
+                                return -1;
+                        if (cc->watching) {
+                                event_depth++;
+                                session_watch_pump(cc->manager, cc->watching);
+                                event_depth--;
+                                if (cc->doomed) {
+                                        client_reap_schedule(cc->manager);
+                                        return -1;
+                                }
+                        }
+                        return 0;
+                }
         }
         control_request_done(&req);
         return client_write(cc, reply);
@@ -734,6 +1406,15 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         return 0;
                 }
                 client_update_events(cc);
+                if (cc->watching && cc->watching->rx_len > 0 && cc->out_end - cc->out_start < CONTROL_OUTPUT_PAUSE) {
+                        event_depth++;
+                        session_watch_pump(m, cc->watching);
+                        event_depth--;
+                        if (cc->doomed) {
+                                client_reap_schedule(m);
+                                return 0;
+                        }
+                }
         }
         if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || cc->close_after_flush)
                 return 0;
@@ -845,6 +1526,7 @@ static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void 
                 }
                 cc->manager = m;
                 cc->fd = cfd;
+                list_init(&cc->pending);
                 socklen_t len = sizeof(cc->cred);
                 if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cc->cred, &len) < 0)
                         cc->cred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
@@ -872,7 +1554,7 @@ static struct json_object *field_value(const char *v) {
 
 /* Monitors get every event as JSON: the journal entry's fields, TCPEDU_ prefix dropped, lowercased. */
 void control_broadcast(Manager *m, const LogEntry *e) {
-        const char *server = NULL;
+        const char *server = NULL, *conn_id = NULL, *event = NULL;
         const char *p = e->buf;
         struct json_object *ev = json_object_new_object();
 
@@ -893,17 +1575,27 @@ void control_broadcast(Manager *m, const LogEntry *e) {
                                 json_object_object_add(ev, key, field_value(eq + 1));
                                 if (strcmp(key, "server") == 0)
                                         server = eq + 1;
+                                else if (strcmp(key, "conn_id") == 0)
+                                        conn_id = eq + 1;
+                                else if (strcmp(key, "event") == 0)
+                                        event = eq + 1;
                         }
                 }
                 p += l + 1;
         }
         ListNode *n, *tmp;
+        event_depth++;
         list_foreach_safe (n, tmp, &m->control_clients) {
                 ControlClient *cc = list_entry(n, ControlClient, node);
-                if (!cc->monitor || (cc->monitor_server[0] && (!server || strcmp(server, cc->monitor_server) != 0)))
+                /* A watcher gets its session's transitions; its other events are made for it. */
+                bool watched = cc->watching && cc->watching->conn && conn_id && strcmp(conn_id, cc->watching->conn->id) == 0 && event &&
+                               strcmp(event, "transition") == 0;
+                if (cc->doomed ||
+                    (!watched && (!cc->monitor || (cc->monitor_server[0] && (!server || strcmp(server, cc->monitor_server) != 0)))))
                         continue;
                 (void)client_write(cc, control_event_line(json_object_get(ev)));
         }
+        event_depth--;
         json_object_put(ev);
 }
 
@@ -980,8 +1672,13 @@ int control_open(Manager *m, const char *configured) {
 }
 
 void control_close(Manager *m) {
-        while (!list_empty(&m->control_clients))
-                client_free(list_first(&m->control_clients, ControlClient, node));
+        while (!list_empty(&m->control_clients)) {
+                ControlClient *cc = list_first(&m->control_clients, ControlClient, node);
+                cc->busy = false;
+                cc->doomed = false;
+                client_free(cc);
+        }
+        m->control_reap = sd_event_source_disable_unref(m->control_reap);
         m->control_source = sd_event_source_disable_unref(m->control_source);
         m->control_fd = safe_close(m->control_fd);
         if (m->control_unlink)

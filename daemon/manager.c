@@ -67,13 +67,13 @@ void manager_schedule_gc(Manager *m) {
 }
 
 bool manager_wants_events(Manager *m) {
-        return m->log_transitions == LOG_TRANSITIONS_ALL || m->n_monitors > 0;
+        return m->log_transitions == LOG_TRANSITIONS_ALL || m->n_monitors > 0 || m->n_watchers > 0;
 }
 
 void manager_emit(Manager *m, const LogEntry *e, bool to_journal) {
         if (to_journal)
                 journal_submit(m->journal, e);
-        if (m->n_monitors > 0)
+        if (m->n_monitors > 0 || m->n_watchers > 0)
                 control_broadcast(m, e);
 }
 
@@ -278,7 +278,9 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
         free(plans);
         free(pool);
         if (m->config->daemon.log_transitions != nc->daemon.log_transitions ||
-            m->config->daemon.max_connections != nc->daemon.max_connections ||
+            m->config->daemon.max_connections != nc->daemon.max_connections || m->config->daemon.max_sessions != nc->daemon.max_sessions ||
+            m->config->daemon.session_buffer != nc->daemon.session_buffer ||
+            m->config->daemon.session_idle_timeout != nc->daemon.session_idle_timeout ||
             strcmp(m->config->daemon.admin_group, nc->daemon.admin_group) != 0 || m->config->daemon.log_level != nc->daemon.log_level) {
                 if (strcmp(summary, "no changes") == 0)
                         off = 0;
@@ -287,6 +289,7 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
         if (strcmp(m->config->daemon.control_socket, nc->daemon.control_socket) != 0 && m->config->n_files > 0)
                 log_msg(m, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
                         nc->daemon.control_socket);
+        session_server_configure(m, &nc->daemon);
         m->admin_gid_valid = false;
         if (nc->daemon.admin_group[0]) {
                 struct group *g = getgrnam(nc->daemon.admin_group);
@@ -374,6 +377,8 @@ static void manager_stop(Manager *m, const char *why) {
         log_msg(m, LOG_NOTICE, MID_DAEMON_STOP, "Stopping (%s): closing listeners and connections", why);
         for (size_t i = 0; i < m->n_servers; i++)
                 server_stop(m->servers[i], "daemon stopping");
+        list_foreach_safe (n, tmp, &m->session_server->conns)
+                conn_close(list_entry(n, Conn, node), "daemon stopping");
         list_foreach_safe (n, tmp, &m->lingering)
                 conn_forget(list_entry(n, Conn, node), "daemon stopped before the kernel released the connection");
         if (m->n_conns == 0) {
@@ -456,6 +461,9 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
                 goto fail;
         }
         m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r = session_server_new(m, &m->session_server);
+        if (r < 0)
+                goto fail;
         r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC, USEC_PER_SEC / 10, on_status_timer, m);
         if (r < 0)
                 goto fail;
@@ -513,12 +521,16 @@ Manager *manager_free(Manager *m) {
                 list_foreach_safe (n, tmp, &s->conns)
                         conn_free(list_entry(n, Conn, node));
         }
+        if (m->session_server)
+                list_foreach_safe (n, tmp, &m->session_server->conns)
+                        conn_free(list_entry(n, Conn, node));
         list_foreach_safe (n, tmp, &m->closing)
                 conn_free(list_entry(n, Conn, node));
         list_foreach_safe (n, tmp, &m->lingering)
                 conn_free(list_entry(n, Conn, node));
         for (size_t i = 0; i < m->n_servers; i++)
                 server_unref(m->servers[i]);
+        server_unref(m->session_server);
         free(m->servers);
         sd_event_source_disable_unref(m->epoll_source);
         sd_event_source_disable_unref(m->gc_source);

@@ -34,6 +34,7 @@ typedef struct Server Server;
 typedef struct Listener Listener;
 typedef struct Conn Conn;
 typedef struct Journal Journal;
+typedef struct Session Session;
 
 /* ---- journal.c: the log pipeline ---- */
 
@@ -93,6 +94,7 @@ void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, 
 #define MID_CHAT_LEAVE "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a10"
 #define MID_CHAT_RENAME "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a11"
 #define MID_CHAT_DROP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a12"
+#define MID_CONNECT_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a13"
 
 /* ---- server types: echo.c (later enhanced.c, chat.c, plugin.c) ---- */
 
@@ -112,6 +114,16 @@ typedef struct ServerVtable {
         /* optional: free c->userdata. Called at the safe point (conn_free), never from inside I/O,
          * so that a callback's own state outlives a close that happens within it. */
         void (*conn_free)(Conn *c);
+        /* optional, for client sessions: how many more bytes the type can take now (0 pauses
+         * reading: TCP flow control does the rest); the handshake completed (c->connecting is
+         * false) or failed (then on_disconnect follows); the peer's FIN arrived; all output was sent */
+        size_t (*read_room)(Conn *c);
+        void (*on_connected)(Conn *c);
+        void (*on_peer_eof)(Conn *c);
+        void (*on_drained)(Conn *c);
+        /* the peer's FIN does not close our side: the connection stays in CLOSE_WAIT until
+         * conn_close() (a client may go on sending after the server is done) */
+        bool hold_close_wait;
 } ServerVtable;
 
 extern const ServerVtable echo_vtable;
@@ -249,6 +261,7 @@ struct Conn {
         bool half_closed; /* kicked with --how shutdown: no 5 s deadline, idle_timeout instead */
         bool lingering; /* on manager->lingering: fd closed, the kernel still has the 4-tuple */
         bool dead; /* on manager->dead, freed at a safe point */
+        bool connecting; /* a client session's connect() is under way (SYN_SENT) */
         uint8_t n_timeline;
         TimelineEntry timeline[CONN_TIMELINE_MAX];
         uint64_t last_activity; /* CLOCK_MONOTONIC */
@@ -263,9 +276,18 @@ struct Conn {
         SockaddrUnion peer, local;
         char id[ID_STR_LEN + 1];
         void *userdata; /* the server type's */
+        Session *session; /* a client session (TCPEDU_ROLE=client): the daemon connected out */
 };
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
+/* Connect out (a client session): CLOSED -> SYN_SENT now, ESTABLISHED or CLOSED later. With
+ * connect_timeout_usec > 0 a handshake still under way then is aborted. Returns -errno (nothing
+ * created, *ret_error says why) if no socket could be made or bound; a connect() that fails at once
+ * gives a connection that is already finished, with the reason in close_reason. */
+int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
+                 Conn **ret, char *error, size_t error_size);
+/* Read again after the type made room (read_room went from 0 to more). */
+void conn_resume_reading(Conn *c);
 /* Queue bytes for the peer: written at once if the socket takes them, else buffered up to
  * buffer_size (reading pauses beyond it). Returns 0 or -errno (the connection is then closing). */
 int conn_send(Conn *c, const void *data, size_t len);
@@ -284,6 +306,40 @@ void conn_refresh(Conn *c);
 void conn_forget(Conn *c, const char *reason);
 void conn_free(Conn *c);
 
+/* ---- session.c: client sessions, the daemon as a TCP client ---- */
+
+#define SESSION_CONNECT_TIMEOUT_DEFAULT_SEC 10
+#define SESSION_CONNECT_TIMEOUT_MAX_SEC 600
+
+typedef struct ControlClient ControlClient;
+
+struct Session {
+        Conn *conn;
+        uid_t owner; /* the uid that opened it: only it and admins may use it */
+        pid_t owner_pid;
+        ControlClient *opener; /* set for an ephemeral session: closed when this client goes */
+        ControlClient *watcher; /* receives its data and events as they come */
+        uint8_t *rx; /* received, not yet read: rx[rx_start .. rx_start + rx_len) */
+        size_t rx_start, rx_len, rx_cap;
+        uint64_t rx_total_read, rx_paused; /* bytes read by clients; times reading paused on a full buffer */
+        bool connected; /* the handshake completed */
+        bool failed; /* connect failed: the reason is c->close_reason */
+        bool peer_eof;
+        bool closed; /* our fd is closed: no more data either way */
+        int error; /* errno of a failed connect */
+        uint64_t connect_timeout_usec;
+};
+
+extern const ServerVtable session_vtable;
+/* The pseudo-server all sessions hang from: not in m->servers, never listening. */
+int session_server_new(Manager *m, Server **ret);
+void session_server_configure(Manager *m, const DaemonConfig *d);
+int session_open(Manager *m, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t timeout_usec, uid_t owner, pid_t pid,
+                 ControlClient *watcher, Session **ret, char *error, size_t error_size);
+/* Take n bytes off the front of the receive buffer: reading resumes if it had stopped. */
+void session_consume(Session *s, size_t n);
+unsigned session_count(Manager *m);
+
 /* ---- control.c: the control socket ---- */
 
 #define CONTROL_CLIENTS_MAX 128
@@ -294,6 +350,21 @@ void conn_free(Conn *c);
 int control_open(Manager *m, const char *configured);
 void control_close(Manager *m);
 void control_broadcast(Manager *m, const LogEntry *e);
+
+typedef enum SessionEvent {
+        SESSION_EVENT_CONNECTED,
+        SESSION_EVENT_FAILED,
+        SESSION_EVENT_DATA,
+        SESSION_EVENT_PEER_EOF,
+        SESSION_EVENT_DRAINED,
+        SESSION_EVENT_DISCONNECTED, /* our fd is closed; the kernel may keep the 4-tuple a while */
+        SESSION_EVENT_GONE, /* about to be freed */
+} SessionEvent;
+
+/* A session changed: answer the requests waiting on it and feed its watcher. */
+void control_session_event(Manager *m, Session *s, SessionEvent ev);
+void control_watch_attach(ControlClient *cc, Session *s);
+void control_watch_detach(Session *s);
 
 /* ---- manager.c: the one context ---- */
 
@@ -307,6 +378,8 @@ typedef struct Manager {
 
         Server **servers;
         size_t n_servers;
+        Server *session_server; /* client sessions' connections hang from it */
+        uint64_t sessions_opened, sessions_failed, sessions_refused_limit;
         ListNode closing; /* open fds in an active or passive close, each with a deadline */
         ListNode lingering; /* closed fds whose 4-tuple the kernel still holds */
         ListNode dead; /* to free at the next safe point */
@@ -326,8 +399,9 @@ typedef struct Manager {
         bool control_unlink; /* we created the socket file (not systemd) */
         char control_path[108];
         sd_event_source *control_source;
+        sd_event_source *control_reap; /* frees control clients dropped during a walk over them */
         ListNode control_clients;
-        unsigned n_control_clients, n_monitors;
+        unsigned n_control_clients, n_monitors, n_watchers;
         uint64_t control_dropped; /* control clients cut off at a limit */
         gid_t admin_gid; /* admin_group, resolved when the config is applied */
         bool admin_gid_valid;

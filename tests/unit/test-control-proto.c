@@ -108,8 +108,8 @@ static void test_replies(void) {
 }
 
 static void test_error_codes(void) {
-        static const char *const names[] = { "bad-request", "unknown-command", "not-found", "permission-denied",
-                                             "conflict",    "config-rejected", "limit",     "internal" };
+        static const char *const names[] = { "bad-request",     "unknown-command", "not-found", "permission-denied", "conflict",
+                                             "config-rejected", "limit",           "internal",  "connect-failed" };
         ASSERT_INTEQ(ELEMENTSOF(names), _CONTROL_ERROR_MAX);
         for (int i = 0; i < _CONTROL_ERROR_MAX; i++) {
                 ASSERT_STREQ(control_error_to_string((ControlError)i), names[i]);
@@ -121,11 +121,17 @@ static void test_error_codes(void) {
 
 static void test_commands(void) {
         static const char *const mutating[] = { "start", "stop", "restart", "kick", "reload", "log-level", "chat-say" };
-        static const char *const readonly[] = { "status", "servers", "show", "connections", "conn", "monitor", "stats" };
+        /* open to everyone; the daemon checks that a session is the caller's */
+        static const char *const readonly[] = { "status",   "servers",       "show",         "connections",  "conn",
+                                                "monitor",  "stats",         "session-open", "session-send", "session-recv",
+                                                "sessions", "session-close", "session-watch" };
         for (size_t i = 0; i < ELEMENTSOF(mutating); i++) {
                 const ControlCommand *c = control_command_find(mutating[i]);
-                ASSERT_TRUE(c && c->mutating);
+                ASSERT_TRUE(c && c->mutating && c->logged);
         }
+        ASSERT_TRUE(control_command_find("session-open")->logged);
+        ASSERT_TRUE(control_command_find("session-close")->logged);
+        ASSERT_TRUE(!control_command_find("session-send")->logged);
         for (size_t i = 0; i < ELEMENTSOF(readonly); i++) {
                 const ControlCommand *c = control_command_find(readonly[i]);
                 ASSERT_TRUE(c && !c->mutating);
