@@ -601,7 +601,8 @@ static void conn_on_readable(Conn *c) {
                         c->bytes_in += (size_t)n;
                         s->bytes_in += (size_t)n;
                         conn_touch(c);
-                        if (!c->shut_wr && !c->closing)
+                        /* After our FIN the data is dropped, unless a session only half-closed: it still reads. */
+                        if ((!c->shut_wr && !c->closing) || (c->session && c->half_closed))
                                 s->vt->on_data(c, m->read_buf, (size_t)n);
                         if (c->fd < 0 || c->dead)
                                 return;

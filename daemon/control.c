@@ -763,6 +763,10 @@ static Session *find_session(CommandContext *ctx) {
 /* Bytes go out as a JSON string when they are UTF-8 text, else as base64. */
 static void add_data(struct json_object *o, const uint8_t *p, size_t n) {
         json_object_object_add(o, "bytes", json_object_new_int64((int64_t)n));
+        if (n == 0) {
+                json_object_object_add(o, "data", json_object_new_string(""));
+                return;
+        }
         if (bytes_are_text(p, n)) {
                 json_object_object_add(o, "data", json_object_new_string_len((const char *)p, (int)n));
                 return;
@@ -953,7 +957,7 @@ static ssize_t recv_ready(const Pending *p) {
         size_t max = s->conn->server->cfg.buffer_size;
         bool ended = s->peer_eof || s->closed;
         if (p->line) {
-                const uint8_t *nl = memchr(s->rx + s->rx_start, '\n', MIN(s->rx_len, (size_t)SESSION_RECV_MAX));
+                const uint8_t *nl = s->rx_len ? memchr(s->rx + s->rx_start, '\n', MIN(s->rx_len, (size_t)SESSION_RECV_MAX)) : NULL;
                 if (nl)
                         return nl - (s->rx + s->rx_start) + 1;
                 if (ended || s->rx_len >= MIN(max, (size_t)SESSION_RECV_MAX))

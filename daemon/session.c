@@ -23,6 +23,8 @@ static size_t session_read_room(Conn *c) {
         size_t max = c->server->cfg.buffer_size;
         if (!s)
                 return 0;
+        if (c->closing && !c->half_closed)
+                return SIZE_MAX; /* closed by us: what still comes is read and dropped until the peer's FIN */
         return s->rx_len >= max ? 0 : max - s->rx_len;
 }
 
