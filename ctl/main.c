@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,10 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "config.h"
 #include "control-proto.h"
+#include "interactive.h"
 #include "macro.h"
+#include "sockaddr-util.h"
 #include "tcp-state.h"
+#include "utf8.h"
 
 /* Exit codes, from sysexits.h where one fits. */
 enum {
@@ -53,6 +59,7 @@ typedef struct Verb {
         const char *help;
         int min_args, max_args;
         int (*run)(int argc, char **argv);
+        bool own_options; /* the verb parses its options itself; otherwise only positional arguments are accepted */
 } Verb;
 
 static const Verb *find_verb(const char *name);
@@ -125,17 +132,14 @@ static void consume_line(Conn *c, size_t len) {
         c->len -= len + 1;
 }
 
-static int daemon_connect(Conn *c) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char *line = NULL;
-        size_t len = 0;
-
-        *c = (Conn){ .fd = -1, .next_id = 1 };
+/* The socket to talk to: resolve_socket(), or the system daemon's when this user has none of their
+ * own. Prints why there is none. */
+static int find_socket(char *path, size_t size) {
         bool by_default;
-        int r = resolve_socket(c->path, sizeof(c->path), &by_default);
+        int r = resolve_socket(path, size, &by_default);
         /* A user without a daemon of their own most likely means the system's. */
-        if (by_default && geteuid() != 0 && (r < 0 || access(c->path, F_OK) < 0) && access(SYSTEM_SOCKET, F_OK) == 0) {
-                snprintf(c->path, sizeof(c->path), "%s", SYSTEM_SOCKET);
+        if (by_default && geteuid() != 0 && (r < 0 || access(path, F_OK) < 0) && access(SYSTEM_SOCKET, F_OK) == 0) {
+                snprintf(path, size, "%s", SYSTEM_SOCKET);
                 r = 0;
         }
         if (r < 0) {
@@ -143,6 +147,66 @@ static int daemon_connect(Conn *c) {
                         r == -ENXIO ? "XDG_RUNTIME_DIR is not set" : "path too long");
                 return EXIT_UNAVAILABLE;
         }
+        return EXIT_OK;
+}
+
+/* Like control_reply_parse(), without its limit: that is the limit of a request line, and replies
+ * and events (received data, long lists) may be longer. */
+static int parse_reply(const char *line, size_t len, ControlReply *ret) {
+        struct json_object *root = NULL, *v, *e;
+
+        *ret = (ControlReply){ .id = -1 };
+        if (len > INT32_MAX)
+                return -EBADMSG;
+        struct json_tokener *tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, line, (int)len);
+        if (root && json_tokener_get_error(tok) == json_tokener_success)
+                for (size_t end = json_tokener_get_parse_end(tok); end < len; end++)
+                        if (line[end] != ' ' && line[end] != '\t' && line[end] != '\r') {
+                                json_object_put(root);
+                                root = NULL;
+                                break;
+                        }
+        if (root && (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(root, json_type_object))) {
+                json_object_put(root);
+                root = NULL;
+        }
+        json_tokener_free(tok);
+        if (!root)
+                return -EBADMSG;
+        ret->root = root;
+        if (json_object_object_get_ex(root, "id", &v) && json_object_is_type(v, json_type_int))
+                ret->id = json_object_get_int64(v);
+        if (!json_object_object_get_ex(root, "ok", &v) || !json_object_is_type(v, json_type_boolean))
+                return 0; /* an event or the greeting: the caller looks at root */
+        ret->ok = json_object_get_boolean(v);
+        if (ret->ok) {
+                if (json_object_object_get_ex(root, "data", &v))
+                        ret->data = v;
+                return 0;
+        }
+        if (!json_object_object_get_ex(root, "error", &e) || !json_object_is_type(e, json_type_object)) {
+                control_reply_done(ret);
+                return -EBADMSG;
+        }
+        ret->data = e;
+        ret->code =
+                json_object_object_get_ex(e, "code", &v) ? control_error_from_string(json_object_get_string(v)) : _CONTROL_ERROR_INVALID;
+        ret->message = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v) : "(no message)";
+        return 0;
+}
+
+static int daemon_connect(Conn *c) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char *line = NULL;
+        size_t len = 0;
+
+        *c = (Conn){ .fd = -1, .next_id = 1 };
+        int r = find_socket(c->path, sizeof(c->path));
+        if (r != EXIT_OK)
+                return r;
         if (strlen(c->path) >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "tcpeductl: control socket path too long: %s\n", c->path);
                 return EXIT_UNAVAILABLE;
@@ -160,7 +224,7 @@ static int daemon_connect(Conn *c) {
         }
         ControlReply g;
         struct json_object *v;
-        if (control_reply_parse(line, len, &g) < 0 || !json_object_object_get_ex(g.root, "protocol", &v)) {
+        if (parse_reply(line, len, &g) < 0 || !json_object_object_get_ex(g.root, "protocol", &v)) {
                 if (g.root && !g.ok && g.code == CONTROL_ERROR_LIMIT) {
                         fprintf(stderr, "tcpeductl: tcpedud at %s refused the connection: %s\n", c->path, g.message);
                         control_reply_done(&g);
@@ -195,14 +259,21 @@ static int exit_code_for(ControlError e) {
         case CONTROL_ERROR_BAD_REQUEST:
         case CONTROL_ERROR_UNKNOWN_COMMAND:
                 return EXIT_USAGE;
+        case CONTROL_ERROR_CONNECT_FAILED:
+                return EXIT_FAILED;
         default:
                 return EXIT_FAILED;
         }
 }
 
-/* Send a request and wait for its reply. On success *ret holds the reply (free with
- * control_reply_done) and the exit code is 0; on a daemon error, the message is printed. */
-static int call(Conn *c, const char *command, struct json_object *args, ControlReply *ret) {
+#define REPLY_TIMEOUT_MS 120000
+/* How much longer than the daemon's own wait (session-open, session-recv) tcpeductl waits. */
+#define REPLY_MARGIN_MS 10000
+
+static volatile sig_atomic_t interrupted;
+
+/* Send a request (args is taken); *ret_id is its id. */
+static int send_request(Conn *c, const char *command, struct json_object *args, int64_t *ret_id) {
         struct json_object *req = json_object_new_object();
         int64_t id = c->next_id++;
         json_object_object_add(req, "id", json_object_new_int64(id));
@@ -218,6 +289,8 @@ static int call(Conn *c, const char *command, struct json_object *args, ControlR
         while (off < len) {
                 ssize_t n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
                 if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
                         fprintf(stderr, "tcpeductl: lost tcpedud at %s: %s\n", c->path, strerror(errno));
                         free(line);
                         return EXIT_UNAVAILABLE;
@@ -225,17 +298,29 @@ static int call(Conn *c, const char *command, struct json_object *args, ControlR
                 off += (size_t)n;
         }
         free(line);
+        *ret_id = id;
+        return EXIT_OK;
+}
 
+/* Wait for the reply to request id. Replies may be deferred (session-open, -recv, -send wait on
+ * the session) and a watching or monitoring connection gets {"event":{...}} lines among them:
+ * lines are matched by id, and events met on the way are skipped. timeout_ms < 0 waits as long as
+ * it takes. Returns EXIT_OK with the reply in *ret, ok or not (free with control_reply_done), or
+ * an exit code once the failure to get one is printed. */
+static int wait_reply(Conn *c, int64_t id, int timeout_ms, ControlReply *ret) {
         for (;;) {
                 char *l = NULL;
                 size_t n = 0;
-                int r = read_line(c, &l, &n, 120000);
+                int r = read_line(c, &l, &n, timeout_ms);
+                if (r == -EINTR && !interrupted)
+                        continue;
                 if (r < 0) {
-                        fprintf(stderr, "tcpeductl: no reply from tcpedud at %s: %s\n", c->path, strerror(-r));
+                        fprintf(stderr, "tcpeductl: no reply from tcpedud at %s: %s\n", c->path,
+                                r == -ECONNRESET ? "the daemon closed the connection" : strerror(-r));
                         return EXIT_UNAVAILABLE;
                 }
                 ControlReply rep;
-                if (control_reply_parse(l, n, &rep) < 0) {
+                if (parse_reply(l, n, &rep) < 0) {
                         fprintf(stderr, "tcpeductl: malformed reply from tcpedud\n");
                         return EXIT_FAILED;
                 }
@@ -244,20 +329,36 @@ static int call(Conn *c, const char *command, struct json_object *args, ControlR
                         control_reply_done(&rep);
                         continue;
                 }
-                if (!rep.ok) {
-                        struct json_object *details, *errors;
-                        fprintf(stderr, "tcpeductl %s: %s\n", command, rep.message);
-                        if (json_object_object_get_ex(rep.data, "details", &details) &&
-                            json_object_object_get_ex(details, "errors", &errors))
-                                for (size_t i = 0; i < json_object_array_length(errors); i++)
-                                        fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(errors, i)));
-                        int code = exit_code_for(rep.code);
-                        control_reply_done(&rep);
-                        return code;
-                }
                 *ret = rep;
                 return EXIT_OK;
         }
+}
+
+static int call_full(Conn *c, const char *command, struct json_object *args, int timeout_ms, ControlReply *ret) {
+        int64_t id;
+        int r = send_request(c, command, args, &id);
+        return r != EXIT_OK ? r : wait_reply(c, id, timeout_ms, ret);
+}
+
+/* Send a request and wait for its reply. On success *ret holds the reply (free with
+ * control_reply_done) and the exit code is 0; on a daemon error, the message is printed. */
+static int call(Conn *c, const char *command, struct json_object *args, ControlReply *ret) {
+        ControlReply rep;
+        int r = call_full(c, command, args, REPLY_TIMEOUT_MS, &rep);
+        if (r != EXIT_OK)
+                return r;
+        if (!rep.ok) {
+                struct json_object *details, *errors;
+                fprintf(stderr, "tcpeductl %s: %s\n", command, rep.message);
+                if (json_object_object_get_ex(rep.data, "details", &details) && json_object_object_get_ex(details, "errors", &errors))
+                        for (size_t i = 0; i < json_object_array_length(errors); i++)
+                                fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(errors, i)));
+                int code = exit_code_for(rep.code);
+                control_reply_done(&rep);
+                return code;
+        }
+        *ret = rep;
+        return EXIT_OK;
 }
 
 /* Connect, call, and either print JSON or hand the data to a printer. */
@@ -418,27 +519,65 @@ static void print_server_brief(struct json_object *s) {
         printf("server %s: %s\n", jstr(s, "name"), jstr(s, "state"));
 }
 
+static bool is_session(struct json_object *c) {
+        return strcmp(jstr(c, "role"), "client") == 0;
+}
+
 static void print_connections(struct json_object *d) {
         struct json_object *conns = jget(d, "connections");
         char age[32];
         printf("%-36s %-12s %-24s %-12s %-11s %8s %12s %12s\n", "ID", "SERVER", "PEER", "STATE", "KERNEL", "AGE", "BYTES_IN", "BYTES_OUT");
         for (size_t i = 0; conns && i < json_object_array_length(conns); i++) {
                 struct json_object *c = json_object_array_get_idx(conns, i);
-                printf("%-36s %-12s %-24s %-12s %-11s %8s %12" PRId64 " %12" PRId64 "\n", jstr(c, "id"), jstr(c, "server"), jstr(c, "peer"),
-                       jstr(c, "state"), jstr(c, "kernel_state"), format_duration(jint(c, "age_usec"), age, sizeof(age)),
-                       jint(c, "bytes_in"), jint(c, "bytes_out"));
+                printf("%-36s %-12s %-24s %-12s %-11s %8s %12" PRId64 " %12" PRId64 "\n", jstr(c, "id"),
+                       is_session(c) ? "(session)" : jstr(c, "server"), jstr(c, "peer"), jstr(c, "state"), jstr(c, "kernel_state"),
+                       format_duration(jint(c, "age_usec"), age, sizeof(age)), jint(c, "bytes_in"), jint(c, "bytes_out"));
         }
         if (!conns || json_object_array_length(conns) == 0)
                 printf("(no connections)\n");
 }
 
+static void print_sessions(struct json_object *d) {
+        struct json_object *sessions = jget(d, "sessions");
+        char age[32];
+        printf("%-36s %-24s %-24s %-12s %-11s %6s %8s %10s %10s %9s\n", "ID", "PEER", "LOCAL", "STATE", "KERNEL", "OWNER", "AGE",
+               "BYTES_IN", "BYTES_OUT", "BUFFERED");
+        for (size_t i = 0; sessions && i < json_object_array_length(sessions); i++) {
+                struct json_object *c = json_object_array_get_idx(sessions, i);
+                printf("%-36s %-24s %-24s %-12s %-11s %6s %8s %10" PRId64 " %10" PRId64 " %9" PRId64 "\n", jstr(c, "id"), jstr(c, "peer"),
+                       jstr(c, "local"), jstr(c, "state"), jstr(c, "kernel_state"), jstr(c, "owner_uid"),
+                       format_duration(jint(c, "age_usec"), age, sizeof(age)), jint(c, "bytes_in"), jint(c, "bytes_out"),
+                       jint(c, "buffered"));
+        }
+        if (!sessions || json_object_array_length(sessions) == 0)
+                printf("(no sessions)\n");
+        printf("\nmax_sessions %" PRId64 "; since the daemon started: %" PRId64 " opened, %" PRId64 " failed to connect, %" PRId64
+               " refused at a limit\n",
+               jint(d, "max_sessions"), jint(d, "opened"), jint(d, "failed"), jint(d, "refused_limit"));
+}
+
+static const char *yes_no(struct json_object *o, const char *key) {
+        return json_object_get_boolean(jget(o, key)) ? "yes" : "no";
+}
+
 static void print_conn(struct json_object *c) {
         char t[32], dur[32];
-        struct json_object *tl = jget(c, "timeline"), *ti = jget(c, "tcp_info");
-        printf("connection:   %s\nserver:       %s (%s)\npeer:         %s\nlocal:        %s\n", jstr(c, "id"), jstr(c, "server"),
-               jstr(c, "role"), jstr(c, "peer"), jstr(c, "local"));
+        struct json_object *tl = jget(c, "timeline"), *ti = jget(c, "tcp_info"), *s = jget(c, "session");
+        if (s)
+                printf("connection:   %s\nsession:      client side, opened by uid %" PRId64 " (pid %" PRId64 ")\n", jstr(c, "id"),
+                       jint(s, "owner_uid"), jint(s, "owner_pid"));
+        else
+                printf("connection:   %s\nserver:       %s (%s)\n", jstr(c, "id"), jstr(c, "server"), jstr(c, "role"));
+        printf("peer:         %s\nlocal:        %s\n", jstr(c, "peer"), jstr(c, "local"));
         printf("state:        %s (kernel: %s, via %s)\n", jstr(c, "state"), jstr(c, "kernel_state"), jstr(c, "kernel_source"));
         printf("bytes:        %" PRId64 " in, %" PRId64 " out\n", jint(c, "bytes_in"), jint(c, "bytes_out"));
+        if (s) {
+                printf("flags:        connected %s, failed %s, peer closed %s, ephemeral %s, watched %s\n", yes_no(s, "connected"),
+                       yes_no(s, "failed"), yes_no(s, "peer_closed"), yes_no(s, "ephemeral"), yes_no(s, "watched"));
+                printf("received:     %" PRId64 " bytes buffered (of %" PRId64 "), %" PRId64 " read, reading paused %" PRId64 " times\n",
+                       jint(s, "buffered"), jint(s, "buffer_size"), jint(s, "read"), jint(s, "reading_paused"));
+                printf("unsent:       %" PRId64 " bytes\n", jint(s, "unsent"));
+        }
         if (strcmp(jstr(c, "close_reason"), "-") != 0)
                 printf("closing:      %s\n", jstr(c, "close_reason"));
         printf("\ntimeline:\n  %-12s  %-13s %10s  %s\n", "SINCE", "STATE", "FOR", "SOURCE");
@@ -572,8 +711,6 @@ static int verb_log_level(int argc, char **argv) {
         return simple("log-level", args_with("level", argv[1]), print_log_level);
 }
 
-static volatile sig_atomic_t interrupted;
-
 static void on_interrupt(int sig) {
         (void)sig;
         interrupted = 1;
@@ -627,7 +764,7 @@ static int verb_monitor(int argc, char **argv) {
                 }
                 ControlReply ev;
                 struct json_object *e;
-                if (control_reply_parse(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
+                if (parse_reply(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
                         if (opts.json)
                                 printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                         else
@@ -638,6 +775,699 @@ static int verb_monitor(int argc, char **argv) {
         }
         daemon_disconnect(&c);
         return EXIT_OK;
+}
+
+/* ---- client sessions ---- */
+
+#define SEND_CHUNK (32 * 1024) /* raw bytes per session-send: the request line stays under CONTROL_LINE_MAX */
+#define DATA_PREVIEW 60 /* bytes of data shown by session watch */
+
+static int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(const char *verb, const char *fmt, ...) {
+        va_list ap;
+        fprintf(stderr, "tcpeductl %s: ", verb);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'tcpeductl %s --help'.\n", verb);
+        return EXIT_USAGE;
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: 1 with *ret_value set (and *i past the value), 0
+ * if argv[*i] is something else, -1 (printed) if the value is missing. */
+static int option_value(const char *verb, int argc, char **argv, int *i, const char *name, const char **ret_value) {
+        size_t l = strlen(name);
+        if (strncmp(argv[*i], name, l) != 0)
+                return 0;
+        if (argv[*i][l] == '=') {
+                *ret_value = argv[*i] + l + 1;
+                return 1;
+        }
+        if (argv[*i][l] != 0)
+                return 0;
+        if (*i + 1 >= argc) {
+                usage_error(verb, "option '%s' needs an argument", name);
+                return -1;
+        }
+        *ret_value = argv[++*i];
+        return 1;
+}
+
+/* A number of seconds (decimals allowed) as milliseconds, from min_ms to max_ms. */
+static int parse_seconds(const char *s, int64_t min_ms, int64_t max_ms, int64_t *ret_ms) {
+        char *end;
+        errno = 0;
+        double d = strtod(s, &end);
+        if (errno != 0 || end == s || *end != 0 || !(d >= 0) || d * 1000.0 > (double)max_ms + 0.5)
+                return -EINVAL;
+        int64_t ms = (int64_t)(d * 1000.0 + 0.5);
+        if (ms < min_ms)
+                return -ERANGE;
+        *ret_ms = ms;
+        return 0;
+}
+
+/* A failed session request: "tcpeductl: session ID: REASON", ID as the user wrote it. The
+ * daemon's messages that name the session already are printed as they are. Frees rep. */
+static int session_failed(const char *id, ControlReply *rep) {
+        const char *m = rep->message;
+        if (rep->code == CONTROL_ERROR_NOT_FOUND && strncmp(m, "no connection ", 14) == 0)
+                fprintf(stderr, "tcpeductl: session %s: not found\n", id);
+        else if (strncmp(m, "session ", 8) == 0 || strncmp(m, "connection ", 11) == 0 || strncmp(m, "cannot ", 7) == 0)
+                fprintf(stderr, "tcpeductl: %s\n", m);
+        else
+                fprintf(stderr, "tcpeductl: session %s: %s\n", id, m);
+        int code = exit_code_for(rep->code);
+        control_reply_done(rep);
+        return code;
+}
+
+/* A request on session id; errors are printed as by session_failed(). */
+static int session_call(Conn *c, const char *id, const char *command, struct json_object *args, int timeout_ms, ControlReply *ret) {
+        int r = call_full(c, command, args, timeout_ms, ret);
+        if (r != EXIT_OK)
+                return r;
+        return ret->ok ? EXIT_OK : session_failed(id, ret);
+}
+
+static void print_json(struct json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* The bytes of a reply or event: "data" (text) or "data_base64" (anything else), in a buffer to
+ * free. -EBADMSG if there is neither or the base64 is invalid. */
+static int get_data(struct json_object *o, uint8_t **ret, size_t *ret_len, bool *ret_text) {
+        struct json_object *v;
+        if (json_object_object_get_ex(o, "data", &v) && json_object_is_type(v, json_type_string)) {
+                size_t n = (size_t)json_object_get_string_len(v);
+                uint8_t *p = malloc(n + 1);
+                if (!p)
+                        return -ENOMEM;
+                memcpy(p, json_object_get_string(v), n);
+                *ret = p;
+                *ret_len = n;
+                *ret_text = true;
+                return 0;
+        }
+        if (json_object_object_get_ex(o, "data_base64", &v) && json_object_is_type(v, json_type_string)) {
+                size_t n = (size_t)json_object_get_string_len(v);
+                uint8_t *p = malloc(n / 4 * 3 + 1);
+                if (!p)
+                        return -ENOMEM;
+                ssize_t k = base64_decode(json_object_get_string(v), n, p);
+                if (k < 0) {
+                        free(p);
+                        return -EBADMSG;
+                }
+                *ret = p;
+                *ret_len = (size_t)k;
+                *ret_text = false;
+                return 0;
+        }
+        *ret = NULL;
+        *ret_len = 0;
+        *ret_text = false;
+        return jint(o, "bytes") == 0 ? 0 : -EBADMSG;
+}
+
+/* Split "HOST:PORT" or "[IPV6]:PORT" into host and port. With port_optional, also "HOST", "[IPV6]"
+ * and a bare IPv6 address, with port "0". On error, *ret_error says what is wrong. */
+static int split_host_port(const char *s, bool port_optional, char *host, size_t host_size, const char **ret_port, const char **ret_error) {
+        const char *port = NULL;
+        size_t hl;
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close) {
+                        *ret_error = "no ']' after the IPv6 address";
+                        return -EINVAL;
+                }
+                hl = (size_t)(close - s - 1);
+                s++;
+                if (close[1] == ':')
+                        port = close + 2;
+                else if (close[1] != 0) {
+                        *ret_error = "expected ':PORT' after ']'";
+                        return -EINVAL;
+                }
+        } else {
+                const char *colon = strchr(s, ':');
+                if (colon && strchr(colon + 1, ':')) {
+                        if (!port_optional) {
+                                *ret_error = "an IPv6 address is written [ADDR]:PORT";
+                                return -EINVAL;
+                        }
+                        colon = NULL; /* a bare IPv6 address */
+                }
+                hl = colon ? (size_t)(colon - s) : strlen(s);
+                if (colon)
+                        port = colon + 1;
+        }
+        if (hl == 0) {
+                *ret_error = "no host";
+                return -EINVAL;
+        }
+        if (hl >= host_size) {
+                *ret_error = "host name too long";
+                return -EINVAL;
+        }
+        if (!port && !port_optional) {
+                *ret_error = "no port (expected HOST:PORT)";
+                return -EINVAL;
+        }
+        if (port && !*port) {
+                *ret_error = "empty port";
+                return -EINVAL;
+        }
+        memcpy(host, s, hl);
+        host[hl] = 0;
+        *ret_port = port ? port : "0";
+        return 0;
+}
+
+/* Resolve "HOST:PORT" (what = "target") or "ADDR[:PORT]" (what = "--bind"). Errors are printed. */
+static int resolve(const char *verb, const char *what, const char *s, bool port_optional, struct addrinfo **ret) {
+        char host[NI_MAXHOST];
+        const char *port, *error;
+        if (split_host_port(s, port_optional, host, sizeof(host), &port, &error) < 0)
+                return usage_error(verb, "%s '%s': %s", what, s, error);
+        if (strspn(port, "0123456789") == strlen(port) && (strlen(port) > 5 || atoi(port) > 65535))
+                return usage_error(verb, "%s '%s': port %s is out of range (0 to 65535)", what, s, port);
+        /* Every address of the name, not only those of families configured here (AI_ADDRCONFIG off). */
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP };
+        int r = getaddrinfo(host, port, &hints, ret);
+        if (r == EAI_SERVICE)
+                return usage_error(verb, "%s '%s': unknown port '%s'", what, s, port);
+        if (r != 0) {
+                fprintf(stderr, "tcpeductl: cannot resolve %s: %s\n", host, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+                return EXIT_FAILED;
+        }
+        return EXIT_OK;
+}
+
+static int verb_session_open(int argc, char **argv) {
+        const char *target = NULL, *bind_s = NULL, *timeout_s = NULL;
+        int64_t timeout_ms = 10000;
+        struct addrinfo *targets = NULL, *binds = NULL;
+        char *last_error = NULL;
+        Conn c = { .fd = -1 };
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if ((r = option_value("session open", argc, argv, &i, "--bind", &bind_s)) != 0 ||
+                    (r = option_value("session open", argc, argv, &i, "--timeout", &timeout_s)) != 0) {
+                        if (r < 0)
+                                return EXIT_USAGE;
+                } else if (argv[i][0] == '-')
+                        return usage_error("session open", "unknown option '%s'", argv[i]);
+                else if (!target)
+                        target = argv[i];
+                else
+                        return usage_error("session open", "too many arguments");
+        }
+        if (!target)
+                return usage_error("session open", "missing HOST:PORT");
+        if (timeout_s && parse_seconds(timeout_s, 1, 600000, &timeout_ms) < 0)
+                return usage_error("session open", "--timeout must be a number of seconds from 0.001 to 600, not '%s'", timeout_s);
+
+        r = resolve("session open", "target", target, false, &targets);
+        if (r == EXIT_OK && bind_s)
+                r = resolve("session open", "--bind", bind_s, true, &binds);
+        if (r != EXIT_OK)
+                goto finish;
+        for (struct addrinfo *t = targets; t; t = t->ai_next)
+                if (sockaddr_port(t->ai_addr) == 0) {
+                        r = usage_error("session open", "target '%s': port 0 cannot be connected to", target);
+                        goto finish;
+                }
+
+        r = daemon_connect(&c);
+        if (r != EXIT_OK)
+                goto finish;
+        bool tried = false;
+        char seen[16][SOCKADDR_STR_MAX];
+        size_t n_seen = 0;
+        for (struct addrinfo *t = targets; t; t = t->ai_next) {
+                char ta[SOCKADDR_STR_MAX], ba[SOCKADDR_STR_MAX];
+                sockaddr_format(t->ai_addr, ta, sizeof(ta));
+                bool dup = false;
+                for (size_t k = 0; k < n_seen; k++)
+                        dup = dup || strcmp(seen[k], ta) == 0;
+                if (dup)
+                        continue;
+                if (n_seen < ELEMENTSOF(seen))
+                        snprintf(seen[n_seen++], SOCKADDR_STR_MAX, "%s", ta);
+                /* The local address must be of the target's family. */
+                struct addrinfo *b = binds;
+                while (b && b->ai_family != t->ai_family)
+                        b = b->ai_next;
+                if (bind_s && !b)
+                        continue;
+                tried = true;
+                struct json_object *a = json_object_new_object();
+                json_object_object_add(a, "target", json_object_new_string(ta));
+                if (b)
+                        json_object_object_add(a, "bind", json_object_new_string(sockaddr_format(b->ai_addr, ba, sizeof(ba))));
+                json_object_object_add(a, "timeout_ms", json_object_new_int64(timeout_ms));
+                ControlReply rep;
+                r = call_full(&c, "session-open", a, (int)timeout_ms + REPLY_MARGIN_MS, &rep);
+                if (r != EXIT_OK)
+                        goto finish;
+                if (rep.ok) {
+                        if (opts.json)
+                                print_json(rep.data);
+                        else
+                                printf("%s\n", jstr(jget(rep.data, "session"), "id"));
+                        control_reply_done(&rep);
+                        r = EXIT_OK;
+                        goto finish;
+                }
+                if (rep.code != CONTROL_ERROR_CONNECT_FAILED) {
+                        fprintf(stderr, "tcpeductl: %s\n", rep.message);
+                        r = exit_code_for(rep.code);
+                        control_reply_done(&rep);
+                        goto finish;
+                }
+                /* Refused, unreachable, timed out: the next address may do better. */
+                free(last_error);
+                last_error = strdup(rep.message);
+                control_reply_done(&rep);
+        }
+        if (!tried)
+                r = usage_error("session open", "%s has no address of the family of --bind %s", target, bind_s);
+        else {
+                fprintf(stderr, "tcpeductl: %s\n", last_error ? last_error : "cannot connect");
+                r = EXIT_FAILED;
+        }
+finish:
+        free(last_error);
+        if (targets)
+                freeaddrinfo(targets);
+        if (binds)
+                freeaddrinfo(binds);
+        daemon_disconnect(&c);
+        return r;
+}
+
+/* Upper bound of the length of p[0..n) as a JSON string, quotes excluded. */
+static size_t json_escaped_size(const uint8_t *p, size_t n) {
+        size_t s = 0;
+        for (size_t i = 0; i < n; i++)
+                s += p[i] < 0x20 ? 6 : p[i] == '"' || p[i] == '\\' || p[i] == '/' ? 2 : 1;
+        return s;
+}
+
+/* One session-send: as "data" when the bytes are text whose JSON form fits a request line, else as
+ * "data_base64". Waits for the reply: the daemon holds it back while the session's send queue is
+ * full, which is the flow control. */
+static int send_chunk(Conn *c, const char *id, const uint8_t *p, size_t n) {
+        struct json_object *a = json_object_new_object();
+        json_object_object_add(a, "id", json_object_new_string(id));
+        if (bytes_are_text(p, n) && json_escaped_size(p, n) <= CONTROL_LINE_MAX - 1024)
+                json_object_object_add(a, "data", json_object_new_string_len((const char *)p, (int)n));
+        else {
+                char *b = malloc(base64_encoded_size(n));
+                if (!b) {
+                        json_object_put(a);
+                        fprintf(stderr, "tcpeductl: out of memory\n");
+                        return EXIT_FAILED;
+                }
+                size_t l = base64_encode(p, n, b);
+                json_object_object_add(a, "data_base64", json_object_new_string_len(b, (int)l));
+                free(b);
+        }
+        ControlReply rep;
+        int r = session_call(c, id, "session-send", a, -1, &rep);
+        if (r != EXIT_OK)
+                return r;
+        if (opts.json)
+                print_json(rep.data);
+        control_reply_done(&rep);
+        return EXIT_OK;
+}
+
+/* Bytes at the end of p[0..n) that begin a UTF-8 character and do not complete it. */
+static size_t utf8_incomplete_tail(const uint8_t *p, size_t n) {
+        for (size_t i = 1; i <= 3 && i <= n; i++) {
+                uint8_t b = p[n - i];
+                if ((b & 0xc0) == 0x80)
+                        continue;
+                size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+                return need > i ? i : 0;
+        }
+        return 0;
+}
+
+static int send_stdin(Conn *c, const char *id) {
+        static uint8_t buf[SEND_CHUNK];
+        size_t have = 0;
+        for (;;) {
+                ssize_t k = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        fprintf(stderr, "tcpeductl: cannot read standard input: %s\n", strerror(errno));
+                        return EXIT_FAILED;
+                }
+                have += (size_t)k;
+                /* What arrives is sent at once; only a character cut in two waits for its end. */
+                size_t n = k == 0 ? have : have - utf8_incomplete_tail(buf, have);
+                if (n > 0) {
+                        int r = send_chunk(c, id, buf, n);
+                        if (r != EXIT_OK)
+                                return r;
+                        memmove(buf, buf + n, have - n);
+                        have -= n;
+                }
+                if (k == 0)
+                        return EXIT_OK;
+        }
+}
+
+static int verb_session_send(int argc, char **argv) {
+        const char *id = NULL, *text = NULL;
+        bool newline = true, options_done = false, from_stdin = false;
+        for (int i = 1; i < argc; i++) {
+                if (!options_done && strcmp(argv[i], "--") == 0)
+                        options_done = true;
+                else if (!options_done && strcmp(argv[i], "-n") == 0)
+                        newline = false;
+                else if (!options_done && argv[i][0] == '-' && argv[i][1] != 0)
+                        return usage_error("session send", "unknown option '%s' (a TEXT that begins with '-' goes after '--')", argv[i]);
+                else if (!id)
+                        id = argv[i];
+                else if (!text) {
+                        text = argv[i];
+                        from_stdin = !options_done && strcmp(text, "-") == 0;
+                } else
+                        return usage_error("session send", "too many arguments (quote the TEXT)");
+        }
+        if (!id || !text)
+                return usage_error("session send", "expected ID TEXT, or ID - to send standard input");
+        if (!from_stdin && !newline && !*text)
+                return usage_error("session send", "nothing to send (empty TEXT with -n)");
+        Conn c;
+        int r = daemon_connect(&c);
+        if (r == EXIT_OK && from_stdin)
+                r = send_stdin(&c, id);
+        else if (r == EXIT_OK) {
+                size_t len = strlen(text), off = 0;
+                char *line = malloc(len + 2);
+                if (!line) {
+                        daemon_disconnect(&c);
+                        return EXIT_FAILED;
+                }
+                memcpy(line, text, len);
+                if (newline)
+                        line[len++] = '\n';
+                while (r == EXIT_OK && off < len) {
+                        /* Chunks end between characters: each is sent as text if the whole is. */
+                        size_t n = utf8_prefix(line + off, len - off, SEND_CHUNK);
+                        if (n == 0 || (len - off > SEND_CHUNK && SEND_CHUNK - n > 3))
+                                n = MIN(len - off, (size_t)SEND_CHUNK);
+                        r = send_chunk(&c, id, (const uint8_t *)line + off, n);
+                        off += n;
+                }
+                free(line);
+        }
+        daemon_disconnect(&c);
+        return r;
+}
+
+static int verb_session_recv(int argc, char **argv) {
+        const char *id = NULL, *timeout_s = NULL, *bytes_s = NULL;
+        int64_t timeout_ms = 5000, bytes = 0;
+        bool line = false;
+        int r;
+        for (int i = 1; i < argc; i++) {
+                if ((r = option_value("session recv", argc, argv, &i, "--timeout", &timeout_s)) != 0 ||
+                    (r = option_value("session recv", argc, argv, &i, "--bytes", &bytes_s)) != 0) {
+                        if (r < 0)
+                                return EXIT_USAGE;
+                } else if (strcmp(argv[i], "--line") == 0)
+                        line = true;
+                else if (argv[i][0] == '-')
+                        return usage_error("session recv", "unknown option '%s'", argv[i]);
+                else if (!id)
+                        id = argv[i];
+                else
+                        return usage_error("session recv", "too many arguments");
+        }
+        if (!id)
+                return usage_error("session recv", "missing session ID");
+        if (timeout_s && parse_seconds(timeout_s, 0, 3600000, &timeout_ms) < 0)
+                return usage_error("session recv", "--timeout must be a number of seconds from 0 to 3600, not '%s'", timeout_s);
+        if (bytes_s) {
+                char *end;
+                errno = 0;
+                long long v = strtoll(bytes_s, &end, 10);
+                if (errno != 0 || end == bytes_s || *end != 0 || v < 1 || v > 1 << 20)
+                        return usage_error("session recv", "--bytes must be a number from 1 to 1048576, not '%s'", bytes_s);
+                bytes = v;
+        }
+        if (line && bytes)
+                return usage_error("session recv", "give --bytes or --line, not both");
+
+        struct json_object *a = json_object_new_object();
+        json_object_object_add(a, "id", json_object_new_string(id));
+        json_object_object_add(a, "timeout_ms", json_object_new_int64(timeout_ms));
+        if (bytes)
+                json_object_object_add(a, "bytes", json_object_new_int64(bytes));
+        if (line)
+                json_object_object_add(a, "line", json_object_new_boolean(true));
+        Conn c;
+        ControlReply rep;
+        r = daemon_connect(&c);
+        if (r == EXIT_OK)
+                r = session_call(&c, id, "session-recv", a, (int)timeout_ms + REPLY_MARGIN_MS, &rep);
+        else
+                json_object_put(a);
+        daemon_disconnect(&c);
+        if (r != EXIT_OK)
+                return r;
+
+        uint8_t *data;
+        size_t n;
+        bool text;
+        if (get_data(rep.data, &data, &n, &text) < 0) {
+                fprintf(stderr, "tcpeductl: session %s: malformed data in the reply\n", id);
+                control_reply_done(&rep);
+                return EXIT_FAILED;
+        }
+        if (opts.json)
+                print_json(rep.data);
+        else if (n > 0 && (fwrite(data, 1, n, stdout) != n || fflush(stdout) != 0)) {
+                fprintf(stderr, "tcpeductl: cannot write standard output: %s\n", strerror(errno));
+                r = EXIT_FAILED;
+        }
+        free(data);
+        bool timed_out = json_object_get_boolean(jget(rep.data, "timed_out")), eof = json_object_get_boolean(jget(rep.data, "eof"));
+        control_reply_done(&rep);
+        if (r != EXIT_OK)
+                return r;
+        if (timed_out) {
+                if (timeout_ms == 0)
+                        fprintf(stderr, "tcpeductl: session %s: nothing to read\n", id);
+                else
+                        fprintf(stderr, "tcpeductl: session %s: timed out after %g s\n", id, (double)timeout_ms / 1000.0);
+                return EXIT_FAILED;
+        }
+        if (n == 0 && eof) {
+                fprintf(stderr, "tcpeductl: session %s: the peer closed the connection\n", id);
+                return EXIT_FAILED;
+        }
+        if (bytes && (int64_t)n < bytes) {
+                fprintf(stderr, "tcpeductl: session %s: the peer closed the connection after %zu of %" PRId64 " bytes\n", id, n, bytes);
+                return EXIT_FAILED;
+        }
+        return EXIT_OK;
+}
+
+static int verb_session_close(int argc, char **argv) {
+        const char *id = NULL, *how = "close";
+        int r;
+        for (int i = 1; i < argc; i++) {
+                if ((r = option_value("session close", argc, argv, &i, "--how", &how)) != 0) {
+                        if (r < 0)
+                                return EXIT_USAGE;
+                } else if (argv[i][0] == '-')
+                        return usage_error("session close", "unknown option '%s'", argv[i]);
+                else if (!id)
+                        id = argv[i];
+                else
+                        return usage_error("session close", "too many arguments");
+        }
+        if (!id)
+                return usage_error("session close", "missing session ID");
+        if (strcmp(how, "close") != 0 && strcmp(how, "shutdown") != 0 && strcmp(how, "reset") != 0)
+                return usage_error("session close", "--how must be close, shutdown or reset, not '%s'", how);
+        struct json_object *a = args_with("id", id);
+        json_object_object_add(a, "how", json_object_new_string(how));
+        Conn c;
+        ControlReply rep;
+        r = daemon_connect(&c);
+        if (r == EXIT_OK)
+                r = session_call(&c, id, "session-close", a, REPLY_TIMEOUT_MS, &rep);
+        else
+                json_object_put(a);
+        if (r == EXIT_OK) {
+                if (opts.json)
+                        print_json(rep.data);
+                else
+                        printf("%s: %s, now %s\n", jstr(rep.data, "id"), jstr(rep.data, "how"), jstr(rep.data, "state"));
+                control_reply_done(&rep);
+        }
+        daemon_disconnect(&c);
+        return r;
+}
+
+/* Bytes as a C string literal would write them, at most max of them, then "..." if cut. Text
+ * (valid UTF-8) keeps its characters; other bytes above 0x7e are written \xNN. */
+static void print_escaped(const uint8_t *p, size_t n, bool text, size_t max) {
+        size_t shown = n <= max ? n : text ? utf8_prefix((const char *)p, n, max) : max;
+        putchar('"');
+        for (size_t i = 0; i < shown; i++) {
+                uint8_t b = p[i];
+                switch (b) {
+                case '\n':
+                        fputs("\\n", stdout);
+                        break;
+                case '\r':
+                        fputs("\\r", stdout);
+                        break;
+                case '\t':
+                        fputs("\\t", stdout);
+                        break;
+                case '"':
+                        fputs("\\\"", stdout);
+                        break;
+                case '\\':
+                        fputs("\\\\", stdout);
+                        break;
+                default:
+                        if (b < 0x20 || b == 0x7f || (b >= 0x80 && !text))
+                                printf("\\x%02x", b);
+                        else
+                                putchar(b);
+                }
+        }
+        putchar('"');
+        if (shown < n)
+                fputs("...", stdout);
+}
+
+static void print_session_event(struct json_object *e) {
+        char t[32], dur[32];
+        const char *event = jstr(e, "event"), *reason = jstr(e, "reason");
+        bool has_reason = strcmp(reason, "-") != 0;
+        int64_t usec = jint(e, "time_usec");
+        if (usec <= 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                usec = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        }
+        printf("%s ", format_time(usec, t, sizeof(t)));
+        if (strcmp(event, "transition") == 0) {
+                /* Where the new state comes from: the kernel (TCP_INFO or sock_diag), a system call, or
+                 * inferred from what happened (then kernel_source only says whom it asked). */
+                const char *source = jstr(e, "state_source");
+                printf("%s -> %s (%s", jstr(e, "old_state"), jstr(e, "new_state"), source);
+                if (jget(e, "kernel_source") && strcmp(source, "inferred") != 0)
+                        printf(": %s", jstr(e, "kernel_source"));
+                printf(")");
+                if (has_reason)
+                        printf(": %s", reason);
+                if (jget(e, "state_duration_usec") && strcmp(jstr(e, "old_state"), "CLOSED") != 0)
+                        printf(", after %s in %s", format_duration(jint(e, "state_duration_usec"), dur, sizeof(dur)), jstr(e, "old_state"));
+        } else if (strcmp(event, "data") == 0) {
+                uint8_t *data;
+                size_t n;
+                bool text;
+                if (get_data(e, &data, &n, &text) < 0)
+                        printf("data %" PRId64 " bytes (malformed)", jint(e, "bytes"));
+                else {
+                        printf("data %zu byte%s: ", n, n == 1 ? "" : "s");
+                        print_escaped(data, n, text, DATA_PREVIEW);
+                        free(data);
+                }
+        } else if (strcmp(event, "disconnected") == 0)
+                printf("disconnected: %s (%" PRId64 " bytes in, %" PRId64 " out)", has_reason ? reason : "closed", jint(e, "bytes_in"),
+                       jint(e, "bytes_out"));
+        else if (strcmp(event, "end") == 0)
+                printf("end");
+        else {
+                printf("%s", event);
+                if (has_reason)
+                        printf(": %s", reason);
+        }
+        printf("\n");
+}
+
+static int verb_session_watch(int argc, char **argv) {
+        const char *id = argv[1];
+        (void)argc;
+        Conn c;
+        ControlReply rep;
+        int r = daemon_connect(&c);
+        if (r == EXIT_OK)
+                r = session_call(&c, id, "session-watch", args_with("id", id), REPLY_TIMEOUT_MS, &rep);
+        if (r != EXIT_OK) {
+                daemon_disconnect(&c);
+                return r;
+        }
+        struct json_object *s = jget(rep.data, "session");
+        if (!opts.json)
+                fprintf(stderr, "Watching session %s: %s from %s, %s (Ctrl-C to stop)\n", jstr(s, "id"), jstr(s, "peer"), jstr(s, "local"),
+                        jstr(s, "state"));
+        control_reply_done(&rep);
+        struct sigaction sa = { .sa_handler = on_interrupt };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        bool end = false;
+        while (!interrupted && !end) {
+                char *line = NULL;
+                size_t len = 0;
+                r = read_line(&c, &line, &len, -1);
+                if (r == -EINTR)
+                        continue;
+                if (r < 0) {
+                        fprintf(stderr, "tcpeductl: session %s: connection to tcpedud lost: %s\n", id,
+                                r == -ECONNRESET ? "the daemon closed it" : strerror(-r));
+                        daemon_disconnect(&c);
+                        return EXIT_UNAVAILABLE;
+                }
+                ControlReply ev;
+                struct json_object *e;
+                if (parse_reply(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
+                        if (opts.json)
+                                print_json(e);
+                        else
+                                print_session_event(e);
+                        end = strcmp(jstr(e, "event"), "end") == 0;
+                }
+                control_reply_done(&ev);
+                consume_line(&c, len);
+        }
+        daemon_disconnect(&c);
+        return EXIT_OK;
+}
+
+static int verb_sessions(int argc, char **argv) {
+        (void)argc;
+        (void)argv;
+        return simple("sessions", NULL, print_sessions);
+}
+
+/* connect and chat live in interactive.c; they get the socket path and their own arguments. */
+static int verb_interactive(int argc, char **argv) {
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        int r = find_socket(path, sizeof(path));
+        if (r != EXIT_OK)
+                return r;
+        /* The verb's own option parsing starts afresh, as in a new program. */
+        optind = 0;
+        opterr = 1;
+        return strcmp(argv[0], "chat") == 0 ? interactive_chat(argc, argv, path) : interactive_connect(argc, argv, path);
 }
 
 static void print_diagram(void) {
@@ -716,13 +1546,26 @@ static const Verb verbs[] = {
         { "restart", "SERVER", "stop and start a server", 1, 1, verb_server_action },
         { "connections", "[SERVER]", "list connections with their TCP state and the kernel's", 0, 1, verb_connections },
         { "conn", "ID", "show a connection's state timeline and TCP_INFO", 1, 1, verb_conn },
-        { "kick", "ID [--how close|shutdown|reset]", "close a connection: FIN (default), half-close, or RST", 1, 3, verb_kick },
+        { "kick", "ID [--how close|shutdown|reset]", "close a connection: FIN (default), half-close, or RST", 1, 3, verb_kick, true },
         { "reload", "", "reload the configuration and wait for the result", 0, 0, verb_reload },
-        { "monitor", "[--server NAME]", "stream events live until interrupted", 0, 2, verb_monitor },
+        { "monitor", "[--server NAME]", "stream events live until interrupted", 0, 2, verb_monitor, true },
         { "stats", "", "print counters as key=value lines", 0, 0, verb_stats },
         { "log-level", "LEVEL", "set the daemon's log level (emerg ... debug)", 1, 1, verb_log_level },
         { "chat-say", "SERVER TEXT", "post a server notice to a chat room", 2, 2, verb_chat_say },
         { "explain", "[STATE]", "explain a TCP state, or draw the state diagram (no daemon needed)", 0, 1, verb_explain },
+        { "session open", "HOST:PORT [--bind ADDR[:PORT]] [--timeout S]",
+          "open a TCP connection from the daemon (a client session); print its ID", 1, 1, verb_session_open, true },
+        { "session send", "ID TEXT|- [-n]", "send TEXT and a newline (-n: without), or standard input with -", 2, 2, verb_session_send,
+          true },
+        { "session recv", "ID [--timeout S] [--bytes N | --line]", "receive what the session got and write it to standard output", 1, 1,
+          verb_session_recv, true },
+        { "session close", "ID [--how close|shutdown|reset]", "close a session: FIN (default), half-close, or RST", 1, 1,
+          verb_session_close, true },
+        { "session watch", "ID", "stream a session's transitions, data and events until it ends", 1, 1, verb_session_watch },
+        { "sessions", "", "list client sessions with their owner and buffered bytes", 0, 0, verb_sessions },
+        { "connect", "HOST:PORT [--bind ADDR] [--timeout S] [-v]", "an interactive client like nc, through a daemon session", 1, 1,
+          verb_interactive, true },
+        { "chat", "HOST:PORT --user NAME", "an interactive chat client for a JSON chat server", 1, 1, verb_interactive, true },
 };
 
 static const Verb *find_verb(const char *name) {
@@ -732,14 +1575,20 @@ static const Verb *find_verb(const char *name) {
         return NULL;
 }
 
+static void print_verb_line(FILE *f, const Verb *v) {
+        char line[160];
+        snprintf(line, sizeof(line), "%s %s", v->name, v->args);
+        if (strlen(line) <= 40)
+                fprintf(f, "  %-40s %s\n", line, v->help);
+        else
+                fprintf(f, "  %s\n  %-40s %s\n", line, "", v->help);
+}
+
 static void help(FILE *f) {
         fprintf(f, "Usage: tcpeductl [OPTIONS] VERB [ARGS]\n\n"
                    "Control tcpedud(8) over its control socket.\n\nVerbs:\n");
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
-                char v[64];
-                snprintf(v, sizeof(v), "%s %s", verbs[i].name, verbs[i].args);
-                fprintf(f, "  %-40s %s\n", v, verbs[i].help);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                print_verb_line(f, &verbs[i]);
         fprintf(f, "\nOptions:\n"
                    "  -s, --socket=PATH   control socket (default: control_socket from the daemon's\n"
                    "                      config, else /run/tcpedud/control.sock for root,\n"
@@ -747,24 +1596,78 @@ static void help(FILE *f) {
                    "                      back to the system daemon's socket when that has none;\n"
                    "                      TCPEDU_CONTROL_SOCKET takes precedence over all of these)\n"
                    "  -c, --config=FILE   the daemon's config file to read control_socket from\n"
-                   "  -j, --json          print the daemon's data as JSON (monitor: one event per line)\n"
+                   "  -j, --json          print the daemon's data as JSON (monitor, session watch: one\n"
+                   "                      event per line)\n"
                    "  -h, --help          show this help (VERB --help: help on one verb)\n"
                    "      --version       show the version\n"
                    "\nExit status: 0 success, 1 the command failed, 64 usage error, 69 daemon not\n"
                    "reachable, 77 permission denied, 78 configuration rejected.\n");
 }
 
+static void session_help(FILE *f) {
+        fprintf(f, "Usage: tcpeductl [OPTIONS] session open|send|recv|close|watch ARGS\n\n"
+                   "Client sessions: TCP connections that tcpedud opens and tracks for you.\n\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (strncmp(verbs[i].name, "session ", 8) == 0)
+                        print_verb_line(f, &verbs[i]);
+        fprintf(f, "\n'tcpeductl session VERB --help' tells more about one of them; 'tcpeductl sessions' lists them.\n");
+}
+
 static void verb_help(const Verb *v) {
         printf("Usage: tcpeductl [OPTIONS] %s %s\n\n%s.\n", v->name, v->args, v->help);
-        if (strcmp(v->name, "kick") == 0)
+        if (strcmp(v->name, "kick") == 0 || strcmp(v->name, "session close") == 0)
                 printf("\n  --how close     send FIN, wait up to 5 s for the peer's FIN, then reset (default)\n"
                        "  --how shutdown  half-close: send FIN and keep receiving until the peer closes\n"
                        "  --how reset     send RST at once (SO_LINGER 0)\n");
+        if (strcmp(v->name, "session close") == 0)
+                printf("\nPrints \"ID: HOW, now STATE\". A session in CLOSE_WAIT (the peer closed first)\n"
+                       "stays there until it is closed: then it sends its FIN and goes to LAST_ACK.\n");
         if (strcmp(v->name, "monitor") == 0)
                 printf("\n  --server NAME   only events of this server\n");
         if (strcmp(v->name, "start") == 0 || strcmp(v->name, "stop") == 0 || strcmp(v->name, "restart") == 0)
                 printf("\nThe change lasts until the daemon restarts: the configuration stays the source\n"
                        "of truth, and a reload leaves a server's runtime state alone unless its section changed.\n");
+        if (strcmp(v->name, "session open") == 0)
+                printf("\n  --bind ADDR[:PORT]  connect from this local address (port 0 or none: any)\n"
+                       "  --timeout S         give up when there is no answer within S seconds\n"
+                       "                      (decimals allowed, 0.001 to 600; default 10)\n"
+                       "\nHOST may be a name: each of its addresses is tried in turn until one connects.\n"
+                       "IPv6 addresses are written [ADDR]:PORT. Prints the session's ID once it is\n"
+                       "established (ID=$(tcpeductl session open ...)); exits with 1 if it cannot connect.\n"
+                       "The session stays open after tcpeductl exits, until 'session close' or its idle timeout.\n");
+        if (strcmp(v->name, "session send") == 0)
+                printf("\n  -n    send TEXT exactly, without the newline\n"
+                       "  -     send standard input byte for byte until its end (binary safe)\n"
+                       "  --    what follows is TEXT even if it begins with '-'\n"
+                       "\nEach piece waits for the daemon's answer, which waits while more than\n"
+                       "session_buffer bytes are not yet sent to the peer. Prints nothing on success.\n");
+        if (strcmp(v->name, "session recv") == 0)
+                printf("\n  --timeout S   wait at most S seconds (decimals allowed, 0 to 3600; default 5)\n"
+                       "  --bytes N     wait for exactly N bytes\n"
+                       "  --line        wait for one line (its newline included)\n"
+                       "\nWithout --bytes or --line, takes whatever has arrived, waiting for at least one\n"
+                       "byte. The bytes go to standard output as they are. Exits with 1 on a timeout,\n"
+                       "or when the peer closed the connection and there was nothing (or, with --bytes,\n"
+                       "not enough) to read.\n");
+        if (strcmp(v->name, "session watch") == 0)
+                printf("\nOne line per event, with the time: state transitions, connected, data (escaped\n"
+                       "and cut), peer-closed, disconnected, error, and end, when the kernel released the\n"
+                       "connection (after TIME_WAIT, 60 s after an active close). The watcher receives\n"
+                       "the session's data: 'session recv' is refused meanwhile.\n");
+        if (strcmp(v->name, "connect") == 0)
+                printf("\n  --bind ADDR[:PORT]  connect from this local address\n"
+                       "  --timeout S         connect timeout in seconds (default 10)\n"
+                       "  -v                  print the session's transitions and events on standard error\n"
+                       "\nStandard input goes to the peer byte for byte and what arrives goes to standard\n"
+                       "output; the end of standard input half-closes the connection (FIN). Exits with 0\n"
+                       "once the peer has closed and everything it sent is written, with 1 if the connect\n"
+                       "fails or the connection is reset.\n");
+        if (strcmp(v->name, "chat") == 0)
+                printf("\n  --user NAME         join as NAME\n"
+                       "  --bind ADDR[:PORT]  connect from this local address\n"
+                       "  --timeout S         connect timeout in seconds (default 10)\n"
+                       "\nLines typed are sent as messages; /users lists who is there; /quit (or the end\n"
+                       "of input) leaves.\n");
 }
 
 int main(int argc, char **argv) {
@@ -805,16 +1708,42 @@ int main(int argc, char **argv) {
                 help(stderr);
                 return EXIT_USAGE;
         }
-        const Verb *v = find_verb(argv[optind]);
+        /* "session VERB" is one verb of two words. */
+        char name[64];
+        int first = optind;
+        snprintf(name, sizeof(name), "%s", argv[optind]);
+        if (strcmp(argv[optind], "session") == 0) {
+                const char *sub = optind + 1 < argc ? argv[optind + 1] : NULL;
+                if (!sub || sub[0] == '-') {
+                        bool asked = sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0);
+                        session_help(asked ? stdout : stderr);
+                        return asked ? EXIT_OK : EXIT_USAGE;
+                }
+                if ((size_t)snprintf(name, sizeof(name), "session %s", sub) >= sizeof(name) || !find_verb(name)) {
+                        fprintf(stderr,
+                                "tcpeductl: unknown verb 'session %s' (session open, send, recv, close or watch)\n"
+                                "Try 'tcpeductl session --help'.\n",
+                                sub);
+                        return EXIT_USAGE;
+                }
+                first = optind + 1;
+        }
+        const Verb *v = find_verb(name);
         if (!v) {
                 fprintf(stderr, "tcpeductl: unknown verb '%s'\nTry 'tcpeductl --help'.\n", argv[optind]);
                 return EXIT_USAGE;
         }
-        int vargc = argc - optind;
-        char **vargv = argv + optind;
-        /* Options are accepted after the verb too: tcpeductl status --json. */
+        int vargc = argc - first;
+        char **vargv = argv + first;
+        /* Options are accepted after the verb too: tcpeductl status --json. After "--" everything
+         * is the verb's, as it is. */
         int kept = 1;
         for (int i = 1; i < vargc; i++) {
+                if (strcmp(vargv[i], "--") == 0) {
+                        while (i < vargc)
+                                vargv[kept++] = vargv[i++];
+                        break;
+                }
                 if (strcmp(vargv[i], "--help") == 0 || strcmp(vargv[i], "-h") == 0) {
                         verb_help(v);
                         return EXIT_OK;
@@ -833,12 +1762,12 @@ int main(int argc, char **argv) {
                         vargv[kept++] = vargv[i];
         }
         vargc = kept;
+        vargv[vargc] = NULL;
         int positional = 0;
         for (int i = 1; i < vargc; i++)
                 if (vargv[i][0] != '-' || strcmp(vargv[i], "-") == 0)
                         positional++;
-        if (v->run != verb_kick && v->run != verb_monitor &&
-            (positional < v->min_args || positional > v->max_args || positional != vargc - 1)) {
+        if (!v->own_options && (positional < v->min_args || positional > v->max_args || positional != vargc - 1)) {
                 fprintf(stderr, "tcpeductl %s: expected %s%s\nTry 'tcpeductl %s --help'.\n", v->name, v->args[0] ? v->args : "no arguments",
                         positional > v->max_args ? " (too many arguments)" : "", v->name);
                 return EXIT_USAGE;

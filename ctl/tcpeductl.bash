@@ -1,9 +1,10 @@
 # bash completion for tcpeductl(1)                                -*- shell-script -*-
 #
-# Completes verbs, options, the values of --how, --server and log-level, TCP state names for
-# explain, and asks the running daemon for server names (for chat-say, only chat servers) and
-# connection ids (through tcpeductl --json, with the same -s/-c options as the command line being
-# completed). When the daemon cannot be reached, those simply do not complete.
+# Completes verbs (and the verbs of "session"), options, the values of --how, --server and
+# log-level, TCP state names for explain, and asks the running daemon for server names (for
+# chat-say, only chat servers), connection ids and session ids (through tcpeductl --json, with the
+# same -s/-c options as the command line being completed). When the daemon cannot be reached,
+# those simply do not complete.
 
 # Print the values of one JSON string key ("name" or "id") from tcpeductl --json VERB ARGS...
 _tcpeductl_query()
@@ -85,7 +86,8 @@ _tcpeductl()
         fi
     fi
 
-    local verbs="status servers show start stop restart connections conn kick reload monitor stats log-level chat-say explain"
+    local verbs="status servers show start stop restart connections conn kick reload monitor stats log-level chat-say explain session sessions connect chat"
+    local session_verbs="open send recv close watch"
     local states="CLOSED LISTEN SYN_SENT SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT"
     local levels="emerg alert crit err warning notice info debug"
     local common="-j --json -h --help"
@@ -141,7 +143,7 @@ _tcpeductl()
             ((i++))
             ;;
         --socket=* | --config=*) _tcpeductl_global+=("${words[i]}") ;;
-        --how | --server) ((i++)) ;;
+        --how | --server | --bind | --timeout | --bytes | --user) ((i++)) ;;
         -*) ;;
         *) args+=("${words[i]}") ;;
         esac
@@ -200,6 +202,76 @@ _tcpeductl()
             _tcpeductl_compgen "$common"
         elif ((${#args[@]} == 0)); then
             _tcpeductl_compgen "$levels"
+        fi
+        ;;
+    sessions)
+        [[ $cur == -* ]] && _tcpeductl_compgen "$common"
+        ;;
+    session)
+        # session VERB ...: args[0] is the session verb, args[1] the session id.
+        if ((${#args[@]} == 0)); then
+            if [[ $cur == -* ]]; then
+                _tcpeductl_compgen "-h --help"
+            else
+                _tcpeductl_compgen "$session_verbs"
+            fi
+            return 0
+        fi
+        case ${args[0]} in
+        open)
+            case $prev in
+            --bind | --timeout) return 0 ;;
+            esac
+            [[ $cur == -* ]] && _tcpeductl_compgen "--bind --timeout $common"
+            ;;
+        send)
+            if [[ $cur == -* ]]; then
+                _tcpeductl_compgen "-n -- $common"
+            elif ((${#args[@]} == 1)); then
+                _tcpeductl_compgen "$(_tcpeductl_query id sessions)"
+            elif ((${#args[@]} == 2)) && [[ -z $cur ]]; then
+                _tcpeductl_compgen "-"
+            fi
+            ;;
+        recv)
+            case $prev in
+            --timeout | --bytes) return 0 ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _tcpeductl_compgen "--timeout --bytes --line $common"
+            elif ((${#args[@]} == 1)); then
+                _tcpeductl_compgen "$(_tcpeductl_query id sessions)"
+            fi
+            ;;
+        close)
+            if [[ $prev == --how ]]; then
+                _tcpeductl_compgen "close shutdown reset"
+            elif [[ $cur == -* ]]; then
+                _tcpeductl_compgen "--how $common"
+            elif ((${#args[@]} == 1)); then
+                _tcpeductl_compgen "$(_tcpeductl_query id sessions)"
+            fi
+            ;;
+        watch)
+            if [[ $cur == -* ]]; then
+                _tcpeductl_compgen "$common"
+            elif ((${#args[@]} == 1)); then
+                _tcpeductl_compgen "$(_tcpeductl_query id sessions)"
+            fi
+            ;;
+        esac
+        ;;
+    connect | chat)
+        # HOST:PORT is the user's; only the options complete.
+        case $prev in
+        --bind | --timeout | --user) return 0 ;;
+        esac
+        if [[ $cur == -* ]]; then
+            if [[ $verb == connect ]]; then
+                _tcpeductl_compgen "--bind --timeout -v -h --help"
+            else
+                _tcpeductl_compgen "--user --bind --timeout -h --help"
+            fi
         fi
         ;;
     explain)
