@@ -54,8 +54,8 @@ const ControlCommand *control_commands(size_t *ret_n) {
         return command_table;
 }
 
-static struct json_object *parse_object(const char *line, size_t len) {
-        if (len > CONTROL_LINE_MAX || len > INT32_MAX)
+static struct json_object *parse_object(const char *line, size_t len, size_t max) {
+        if (len > max || len > INT32_MAX)
                 return NULL;
         struct json_tokener *tok = json_tokener_new();
         if (!tok)
@@ -92,7 +92,7 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret, con
                 *ret_error = "request contains a NUL byte";
                 return -EBADMSG;
         }
-        root = parse_object(line, len);
+        root = parse_object(line, len, CONTROL_LINE_MAX);
         if (!root) {
                 *ret_error = "request is not a JSON object";
                 return -EBADMSG;
@@ -210,7 +210,7 @@ char *control_greeting_line(const char *version) {
 }
 
 int control_reply_parse(const char *line, size_t len, ControlReply *ret) {
-        struct json_object *root = parse_object(line, len), *v, *e;
+        struct json_object *root = parse_object(line, len, CONTROL_REPLY_MAX), *v, *e;
 
         *ret = (ControlReply){ .id = -1 };
         if (!root)

@@ -17,6 +17,7 @@
 
 #define CONTROL_PROTOCOL_VERSION 1
 #define CONTROL_LINE_MAX (64 * 1024) /* bytes per request line, newline excluded */
+#define CONTROL_REPLY_MAX (4u << 20) /* bytes per reply or event line: the daemon queues no more per client */
 
 typedef enum ControlError {
         CONTROL_ERROR_BAD_REQUEST,

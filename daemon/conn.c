@@ -107,8 +107,10 @@ static void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstat
                 const TcpTransition *edge = tcp_transition_find(c->state, path[i]);
                 const char *step_reason = (i == n - 1 && reason) || !edge ? reason : edge->event;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
+                /* Only the last step is what the kernel said; the steps before it are inferred. */
                 if (manager_wants_events(m))
-                        log_transition(c, c->state, path[i], step_src, kstate, kvia, step_reason, now > since ? now - since : 0);
+                        log_transition(c, c->state, path[i], step_src, i == n - 1 ? kstate : -1, i == n - 1 ? kvia : NULL, step_reason,
+                                       now > since ? now - since : 0);
                 timeline_add(c, path[i], step_src, now);
                 c->state = path[i];
                 m->transitions++;

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "control-proto.h"
 #include "framing.h"
 #include "tcpedu/handler.h"
 #include "id.h"
@@ -343,7 +344,7 @@ unsigned session_count(Manager *m);
 /* ---- control.c: the control socket ---- */
 
 #define CONTROL_CLIENTS_MAX 128
-#define CONTROL_OUTPUT_MAX (4u << 20) /* queued replies and events per client, then it is dropped */
+#define CONTROL_OUTPUT_MAX CONTROL_REPLY_MAX /* queued replies and events per client, then it is dropped */
 #define CONTROL_OUTPUT_PAUSE (256u << 10) /* stop reading a client's requests while this much is unsent */
 #define CONTROL_IDLE_USEC (300 * USEC_PER_SEC)
 
