@@ -150,54 +150,6 @@ static int find_socket(char *path, size_t size) {
         return EXIT_OK;
 }
 
-/* Like control_reply_parse(), without its limit: that is the limit of a request line, and replies
- * and events (received data, long lists) may be longer. */
-static int parse_reply(const char *line, size_t len, ControlReply *ret) {
-        struct json_object *root = NULL, *v, *e;
-
-        *ret = (ControlReply){ .id = -1 };
-        if (len > INT32_MAX)
-                return -EBADMSG;
-        struct json_tokener *tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, line, (int)len);
-        if (root && json_tokener_get_error(tok) == json_tokener_success)
-                for (size_t end = json_tokener_get_parse_end(tok); end < len; end++)
-                        if (line[end] != ' ' && line[end] != '\t' && line[end] != '\r') {
-                                json_object_put(root);
-                                root = NULL;
-                                break;
-                        }
-        if (root && (json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(root, json_type_object))) {
-                json_object_put(root);
-                root = NULL;
-        }
-        json_tokener_free(tok);
-        if (!root)
-                return -EBADMSG;
-        ret->root = root;
-        if (json_object_object_get_ex(root, "id", &v) && json_object_is_type(v, json_type_int))
-                ret->id = json_object_get_int64(v);
-        if (!json_object_object_get_ex(root, "ok", &v) || !json_object_is_type(v, json_type_boolean))
-                return 0; /* an event or the greeting: the caller looks at root */
-        ret->ok = json_object_get_boolean(v);
-        if (ret->ok) {
-                if (json_object_object_get_ex(root, "data", &v))
-                        ret->data = v;
-                return 0;
-        }
-        if (!json_object_object_get_ex(root, "error", &e) || !json_object_is_type(e, json_type_object)) {
-                control_reply_done(ret);
-                return -EBADMSG;
-        }
-        ret->data = e;
-        ret->code =
-                json_object_object_get_ex(e, "code", &v) ? control_error_from_string(json_object_get_string(v)) : _CONTROL_ERROR_INVALID;
-        ret->message = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v) : "(no message)";
-        return 0;
-}
-
 static int daemon_connect(Conn *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char *line = NULL;
@@ -224,7 +176,7 @@ static int daemon_connect(Conn *c) {
         }
         ControlReply g;
         struct json_object *v;
-        if (parse_reply(line, len, &g) < 0 || !json_object_object_get_ex(g.root, "protocol", &v)) {
+        if (control_reply_parse(line, len, &g) < 0 || !json_object_object_get_ex(g.root, "protocol", &v)) {
                 if (g.root && !g.ok && g.code == CONTROL_ERROR_LIMIT) {
                         fprintf(stderr, "tcpeductl: tcpedud at %s refused the connection: %s\n", c->path, g.message);
                         control_reply_done(&g);
@@ -320,7 +272,7 @@ static int wait_reply(Conn *c, int64_t id, int timeout_ms, ControlReply *ret) {
                         return EXIT_UNAVAILABLE;
                 }
                 ControlReply rep;
-                if (parse_reply(l, n, &rep) < 0) {
+                if (control_reply_parse(l, n, &rep) < 0) {
                         fprintf(stderr, "tcpeductl: malformed reply from tcpedud\n");
                         return EXIT_FAILED;
                 }
@@ -764,7 +716,7 @@ static int verb_monitor(int argc, char **argv) {
                 }
                 ControlReply ev;
                 struct json_object *e;
-                if (parse_reply(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
+                if (control_reply_parse(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
                         if (opts.json)
                                 printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                         else
@@ -1438,7 +1390,7 @@ static int verb_session_watch(int argc, char **argv) {
                 }
                 ControlReply ev;
                 struct json_object *e;
-                if (parse_reply(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
+                if (control_reply_parse(line, len, &ev) == 0 && json_object_object_get_ex(ev.root, "event", &e)) {
                         if (opts.json)
                                 print_json(e);
                         else
