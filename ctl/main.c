@@ -398,6 +398,7 @@ static void print_status(struct json_object *d) {
                format_duration(jint(d, "uptime_usec"), dur, sizeof(dur)), jint(d, "protocol"));
         printf("config:       %s\n", jstr(d, "config_file"));
         printf("connections:  %" PRId64 " open, %" PRId64 " lingering in the kernel\n", jint(d, "connections"), jint(d, "lingering"));
+        printf("sessions:     %" PRId64 " open (max_sessions %" PRId64 ")\n", jint(d, "sessions"), jint(d, "max_sessions"));
         printf("transitions:  %" PRId64 " (log_transitions=%s)\n", jint(d, "transitions"), jstr(d, "log_transitions"));
         printf("log:          %s: %" PRId64 " written, %" PRId64 " dropped (%" PRId64 " queue full, %" PRId64 " write failed), %" PRId64
                " queued\n",

@@ -425,6 +425,8 @@ static int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "servers", servers);
         json_object_object_add(o, "connections", json_object_new_int64(m->n_conns));
         json_object_object_add(o, "lingering", json_object_new_int64((int64_t)m->n_lingering));
+        json_object_object_add(o, "sessions", json_object_new_int64(session_count(m)));
+        json_object_object_add(o, "max_sessions", json_object_new_int64(m->session_server->cfg.max_clients));
         json_object_object_add(o, "transitions", json_object_new_int64((int64_t)m->transitions));
         json_object_object_add(o, "log_transitions", json_object_new_string(log_transitions_to_string(m->log_transitions)));
         json_object_object_add(o, "log_level", json_object_new_string(log_level_to_string(m->log_level)));
@@ -663,6 +665,10 @@ static int cmd_stats(CommandContext *ctx) {
         STAT("connections", m->n_conns);
         STAT("connections_lingering", m->n_lingering);
         STAT("connections_accepted", accepted);
+        STAT("sessions", session_count(m));
+        STAT("sessions_opened", m->sessions_opened);
+        STAT("sessions_failed", m->sessions_failed);
+        STAT("sessions_refused_limit", m->sessions_refused_limit);
         for (int r = 0; r < _REFUSE_MAX; r++) {
                 char k[64];
                 snprintf(k, sizeof(k), "refused_%s", refuse_reason_to_string((RefuseReason)r));
