@@ -957,6 +957,20 @@ static int cmd_session_send(CommandContext *ctx) {
         return 0;
 }
 
+/* The client whose session-recv waits on this session, if any. */
+static ControlClient *session_receiver(Manager *m, const Session *s) {
+        ListNode *n, *k;
+        list_foreach(n, &m->control_clients) {
+                ControlClient *cc = list_entry(n, ControlClient, node);
+                list_foreach(k, &cc->pending) {
+                        const Pending *p = list_entry(k, Pending, node);
+                        if (p->kind == PENDING_RECV && p->session == s)
+                                return cc;
+                }
+        }
+        return NULL;
+}
+
 /* What a session-recv may take now: the number of bytes, or -1 to keep waiting. */
 static ssize_t recv_ready(const Pending *p) {
         const Session *s = p->session;
@@ -1026,23 +1040,11 @@ static int cmd_session_recv(CommandContext *ctx) {
         if (s->watcher)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is watched: its data goes to the watcher (pid %d)", s->conn->id,
                             (int)s->watcher->cred.pid);
-        ListNode *n;
-        list_foreach(n, &ctx->client->pending) {
-                Pending *o = list_entry(n, Pending, node);
-                if (o->kind == PENDING_RECV && o->session == s)
-                        return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting", s->conn->id);
-        }
-        /* Only one client at a time may wait to receive: the data would otherwise go to either. */
-        list_foreach(n, &m->control_clients) {
-                ControlClient *o = list_entry(n, ControlClient, node);
-                ListNode *k;
-                list_foreach(k, &o->pending) {
-                        Pending *p = list_entry(k, Pending, node);
-                        if (p->kind == PENDING_RECV && p->session == s)
-                                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
-                                            (int)o->cred.pid);
-                }
-        }
+        /* Only one receive at a time may wait: the data would otherwise go to either. */
+        ControlClient *waiting = session_receiver(m, s);
+        if (waiting)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
+                            (int)waiting->cred.pid);
         Pending *p;
         if (pending_new(ctx, PENDING_RECV, s, &p) < 0)
                 return -1;
@@ -1106,17 +1108,10 @@ static int cmd_session_watch(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already watched (pid %d)", s->conn->id, (int)s->watcher->cred.pid);
         if (cc->watching)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
-        ListNode *n;
-        list_foreach(n, &m->control_clients) {
-                ControlClient *o = list_entry(n, ControlClient, node);
-                ListNode *k;
-                list_foreach(k, &o->pending) {
-                        Pending *p = list_entry(k, Pending, node);
-                        if (p->kind == PENDING_RECV && p->session == s)
-                                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is waiting (pid %d)", s->conn->id,
-                                            (int)o->cred.pid);
-                }
-        }
+        ControlClient *waiting = session_receiver(m, s);
+        if (waiting)
+                return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is waiting (pid %d)", s->conn->id,
+                            (int)waiting->cred.pid);
         control_watch_attach(cc, s);
         ctx->data = json_object_new_object();
         json_object_object_add(ctx->data, "session", conn_to_json(m, s->conn, false));
