@@ -140,6 +140,16 @@ int control_arg_string(struct json_object *args, const char *key, const char **r
         return 0;
 }
 
+int control_arg_bool(struct json_object *args, const char *key, bool *ret) {
+        struct json_object *v;
+        if (!args || !json_object_object_get_ex(args, key, &v) || json_object_is_type(v, json_type_null))
+                return -ENOENT;
+        if (!json_object_is_type(v, json_type_boolean))
+                return -EBADMSG;
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
 int control_arg_int(struct json_object *args, const char *key, int64_t *ret) {
         struct json_object *v;
         if (!args || !json_object_object_get_ex(args, key, &v) || json_object_is_type(v, json_type_null))

@@ -60,6 +60,7 @@ void control_request_done(ControlRequest *r);
 /* Typed argument access. Return 0, -ENOENT if absent (ret untouched), -EBADMSG if of the wrong type. */
 int control_arg_string(struct json_object *args, const char *key, const char **ret);
 int control_arg_int(struct json_object *args, const char *key, int64_t *ret);
+int control_arg_bool(struct json_object *args, const char *key, bool *ret);
 
 /* Replies and events as one line each, ending in '\n'. They take ownership of data. NULL on OOM. */
 char *control_reply_ok(int64_t id, struct json_object *data);

@@ -25,6 +25,7 @@
 
 static void conn_finish(Conn *c, const char *note);
 static void conn_on_connect_done(Conn *c);
+static void conn_connect_failed(Conn *c, int err, const char *reason);
 
 static size_t outbuf_len(const OutBuf *o) {
         return o ? o->end - o->start : 0;
@@ -189,7 +190,8 @@ static void log_summary(Conn *c, const char *note) {
                         ml += (size_t)snprintf(msg + ml, sizeof(msg) - MIN(ml, sizeof(msg)), "%s", name);
         }
         log_entry_init(&e, LOG_INFO, MID_SUMMARY);
-        log_entry_add(&e, "MESSAGE", "Connection %s: %s%s%s", c->id, msg, note ? "; " : "", note ? note : "");
+        log_entry_add(&e, "MESSAGE", "%s %s: %s%s%s", c->session ? "Session" : "Connection", c->id, msg, note ? "; " : "",
+                      note ? note : "");
         log_entry_add(&e, "TCPEDU_EVENT", "summary");
         log_conn_fields(&e, c);
         log_entry_add(&e, "TCPEDU_PATH", "%s", path);
@@ -466,7 +468,7 @@ static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
                 return;
         if (c->connecting) {
                 /* No FIN before the handshake: closing a socket in SYN_SENT just drops it. */
-                conn_abort(c, reason);
+                conn_connect_failed(c, 0, reason);
                 return;
         }
         c->closing = true;
@@ -574,6 +576,10 @@ static void conn_touch(Conn *c) {
         c->last_activity = now_usec(m, CLOCK_MONOTONIC);
         if (!c->closing)
                 list_move_tail(&c->server->conns, &c->node);
+}
+
+void conn_mark_active(Conn *c) {
+        conn_touch(c);
 }
 
 /* Our FIN's ACK may arrive after we looked: catch FIN_WAIT_2 from the kernel when there is news. */
@@ -850,7 +856,7 @@ static void conn_connect_failed(Conn *c, int err, const char *reason) {
         c->close_reason = reason ? reason : connect_error_reason(err);
         if (c->session) {
                 c->session->failed = true;
-                c->session->error = err ? err : ETIMEDOUT;
+                c->session->error = err ? err : ECONNABORTED; /* given up by us: closed, or the daemon stopping */
         }
         conn_close_fd(c, true);
         if (syn_sent) {
@@ -860,7 +866,7 @@ static void conn_connect_failed(Conn *c, int err, const char *reason) {
                 else
                         conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, c->close_reason, true);
         }
-        log_connect_failed(c, err ? err : ETIMEDOUT, syn_sent);
+        log_connect_failed(c, err ? err : ECONNABORTED, syn_sent);
         conn_finish(c, NULL);
 }
 
@@ -869,7 +875,7 @@ static int connect_deadline(sd_event_source *source, uint64_t usec, void *userda
         (void)source;
         (void)usec;
         if (c->connecting)
-                conn_connect_failed(c, 0, "connect timeout: no answer to SYN");
+                conn_connect_failed(c, ETIMEDOUT, "connect timeout: no answer to SYN");
         return 0;
 }
 

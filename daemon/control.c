@@ -809,7 +809,6 @@ static int cmd_session_open(CommandContext *ctx) {
         bool ephemeral = false, watch = false;
         SockaddrUnion ta, ba;
         socklen_t len;
-        struct json_object *v;
         char error[256];
 
         int r = control_arg_string(ctx->req->args, "target", &target);
@@ -833,16 +832,10 @@ static int cmd_session_open(CommandContext *ctx) {
         if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 1 to %d",
                             SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
-        if (json_object_object_get_ex(ctx->req->args, "ephemeral", &v)) {
-                if (!json_object_is_type(v, json_type_boolean))
-                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"ephemeral\" must be true or false");
-                ephemeral = json_object_get_boolean(v);
-        }
-        if (json_object_object_get_ex(ctx->req->args, "watch", &v)) {
-                if (!json_object_is_type(v, json_type_boolean))
-                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"watch\" must be true or false");
-                watch = json_object_get_boolean(v);
-        }
+        if (control_arg_bool(ctx->req->args, "ephemeral", &ephemeral) == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"ephemeral\" must be true or false");
+        if (control_arg_bool(ctx->req->args, "watch", &watch) == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"watch\" must be true or false");
         if (watch && cc->watching)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
         if (cc->n_pending >= CONTROL_PENDING_MAX)
@@ -860,6 +853,7 @@ static int cmd_session_open(CommandContext *ctx) {
         if (s->failed) {
                 /* connect() failed at once; the session is already over. */
                 ctx->direct_reply = open_failed_reply(ctx->req->id, s);
+                snprintf(ctx->message, sizeof(ctx->message), "session %s: %s", s->conn->id, s->conn->close_reason);
                 return 1;
         }
         if (ephemeral) {
@@ -942,7 +936,15 @@ static int cmd_session_send(CommandContext *ctx) {
         }
         if (len == 0)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "nothing to send");
+        /* The queue for the peer is bounded: session_buffer, plus one request. */
+        if (send_unsent(s) > c->server->cfg.buffer_size)
+                return fail(ctx, CONTROL_ERROR_LIMIT,
+                            "session %s: %zu bytes wait to be sent (session_buffer %zu): wait for the reply to the previous send", c->id,
+                            send_unsent(s), c->server->cfg.buffer_size);
+        if (ctx->client->n_pending >= CONTROL_PENDING_MAX)
+                return fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
         int r = conn_send(c, data, len);
+        conn_mark_active(c);
         if (r < 0)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s: send failed: %s", c->id, strerror(-r));
         /* Flow control: the reply waits while more than session_buffer is queued for the peer. */
@@ -1018,7 +1020,6 @@ static int cmd_session_recv(CommandContext *ctx) {
         Manager *m = ctx->client->manager;
         int64_t timeout_ms = 5000, bytes = 0;
         bool line = false;
-        struct json_object *v;
         Session *s = find_session(ctx);
         if (!s)
                 return -1;
@@ -1030,11 +1031,8 @@ static int cmd_session_recv(CommandContext *ctx) {
         if (r == -EBADMSG || bytes < 0 || (uint64_t)bytes > max)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"bytes\" must be a number from 1 to %zu (session_buffer, at most 1 MiB)",
                             max);
-        if (json_object_object_get_ex(ctx->req->args, "line", &v)) {
-                if (!json_object_is_type(v, json_type_boolean))
-                        return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"line\" must be true or false");
-                line = json_object_get_boolean(v);
-        }
+        if (control_arg_bool(ctx->req->args, "line", &line) == -EBADMSG)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"line\" must be true or false");
         if (line && bytes)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "give \"bytes\" or \"line\", not both");
         if (s->watcher)
@@ -1352,8 +1350,9 @@ static int client_handle_line(ControlClient *cc, const char *line, size_t len) {
                         client_free(cc);
                         return -1;
                 }
+                /* A reply that waits is logged as started; one made by the command itself failed (message set) or not. */
                 if (cmd->logged)
-                        log_mutation(cc, &req, r >= 0, r == 1 && !ctx.direct_reply ? "waiting" : ctx.message);
+                        log_mutation(cc, &req, r == 0 || (r == 1 && !ctx.message[0]), r == 1 && !ctx.message[0] ? "started" : ctx.message);
                 if (r == 1) {
                         /* Answered later (a pending request), or by the command's own reply. */
                         control_request_done(&req);
@@ -1386,6 +1385,12 @@ static int on_client_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)usec;
         if (cc->monitor)
                 return 0;
+        if (cc->watching || cc->n_pending) {
+                /* Waiting on a session is not idleness: look again later. */
+                sd_event_source_set_time(cc->idle_timer, usec + CONTROL_IDLE_USEC);
+                sd_event_source_set_enabled(cc->idle_timer, SD_EVENT_ONESHOT);
+                return 0;
+        }
         client_drop(cc, "idle for 300 s");
         return 0;
 }

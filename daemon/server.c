@@ -450,6 +450,12 @@ static int on_idle_timer(sd_event_source *source, uint64_t usec, void *userdata)
                 Conn *c = list_first(&s->conns, Conn, node);
                 if (c->last_activity + timeout > usec)
                         break;
+                if (c->connecting) {
+                        /* A session's handshake has its own timeout. */
+                        c->last_activity = usec;
+                        list_move_tail(&s->conns, &c->node);
+                        continue;
+                }
                 conn_close(c, "idle timeout");
                 if (list_first(&s->conns, Conn, node) == c)
                         list_move_tail(&s->conns, &c->node); /* could not start closing; retry later */

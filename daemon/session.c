@@ -139,6 +139,8 @@ void session_server_configure(Manager *m, const DaemonConfig *d) {
         s->cfg.buffer_size = d->session_buffer;
         s->cfg.idle_timeout = d->session_idle_timeout;
         s->cfg.max_clients = d->max_sessions;
+        if (s->idle_timer)
+                sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF); /* a shorter timeout takes effect now */
         server_arm_idle_timer(s);
 }
 

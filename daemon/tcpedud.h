@@ -287,6 +287,8 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
  * gives a connection that is already finished, with the reason in close_reason. */
 int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
                  Conn **ret, char *error, size_t error_size);
+/* Count as activity for the idle timer (a session's own send). */
+void conn_mark_active(Conn *c);
 /* Read again after the type made room (read_room went from 0 to more). */
 void conn_resume_reading(Conn *c);
 /* Queue bytes for the peer: written at once if the socket takes them, else buffered up to
