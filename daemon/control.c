@@ -1352,7 +1352,7 @@ static int client_handle_line(ControlClient *cc, const char *line, size_t len) {
                 }
                 /* A reply that waits is logged as started; one made by the command itself failed (message set) or not. */
                 if (cmd->logged)
-                        log_mutation(cc, &req, r == 0 || (r == 1 && !ctx.message[0]), r == 1 && !ctx.message[0] ? "started" : ctx.message);
+                        log_mutation(cc, &req, r == 0, r == 1 && !ctx.message[0] ? "started" : ctx.message);
                 if (r == 1) {
                         /* Answered later (a pending request), or by the command's own reply. */
                         control_request_done(&req);
