@@ -39,10 +39,12 @@ done
 cg_mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 [ -n "$cg_mnt" ] || skip "no cgroup2 hierarchy is mounted: systemd in the container needs one"
 cg_self=$(awk -F: '$1 == "0" { print $3; exit }' /proc/self/cgroup)
+# The container's cgroup is named after this process: its PID namespace and pid.
+cg_prefix="$cg_mnt${cg_self%/}/tcpedu-systest.$(stat -L -c %i /proc/self/ns/pid)"
 
 # What a run that was killed outright (SIGKILL) left behind: cgroups and work directories named
 # after a test process that no longer exists.
-for d in "$cg_mnt${cg_self%/}"/tcpedu-systest.*; do
+for d in "$cg_prefix".*; do
         [ -d "$d" ] && ! kill -0 "${d##*.}" 2>/dev/null && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 done
 for d in "$work"/run.*; do
@@ -156,7 +158,7 @@ if [ "$method" = deb ]; then
         [ -n "$deb" ] || fail "cpack -G DEB made no tcpedud_*.deb in $run/pkg: $cpack_out"
 fi
 
-cgroup="$cg_mnt${cg_self%/}/tcpedu-systest.$$"
+cgroup="$cg_prefix.$$"
 mkdir "$cgroup" || fail "cannot create cgroup $cgroup"
 mkdir "$run/ct"
 # In its own cgroup (the root of the container's cgroup namespace). If this script is killed,
@@ -287,7 +289,7 @@ ok
 
 # ---- step 4: reload with a new server, a connection kept open across it ----
 step 4 "edit $conf, add a server, systemctl reload; an open echo connection survives"
-# hold PORT: a client kept connected; its requests go to hold_fd, its answers come on hold_out.
+# hold PORT: a client kept connected (client.py hold); requests go to hold_in, answers come on hold_out.
 hold() {
         coproc HOLD { CT_TIMEOUT=250 ct python3 "$client" hold "$1" 2>&1; }
         holds+=("$HOLD_PID")
