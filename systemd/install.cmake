@@ -1,9 +1,10 @@
 # Runs at install time (cmake --install, cpack), when the install prefix is known: the units name
 # the installed binaries, so they are written for the prefix actually used, and the directories
 # follow it. Set by the caller (CMakeLists.txt): TCPEDU_SOURCE_DIR, TCPEDU_BINARY_DIR,
-# TCPEDU_BINDIR, TCPEDU_SBINDIR, TCPEDU_SYSCONFDIR (as GNUInstallDirs has them, relative or not),
-# and from pkg-config systemd, when it was found: TCPEDU_SYSTEMD_PREFIX, TCPEDU_SYSTEMD_UNITDIR,
-# TCPEDU_SYSUSERSDIR, TCPEDU_TMPFILESDIR, TCPEDU_CATALOGDIR.
+# TCPEDU_BINDIR, TCPEDU_SBINDIR, TCPEDU_SYSCONFDIR, TCPEDU_LIBDIR (as GNUInstallDirs has them,
+# relative or not), TCPEDU_LIBRARY_ARCHITECTURE, TCPEDU_PLUGINS (the built handler plug-ins),
+# TCPEDU_STRIP, and from pkg-config systemd, when it was found: TCPEDU_SYSTEMD_PREFIX,
+# TCPEDU_SYSTEMD_UNITDIR, TCPEDU_SYSUSERSDIR, TCPEDU_TMPFILESDIR, TCPEDU_CATALOGDIR.
 
 string(REGEX REPLACE "(.)/+$" "\\1" prefix "${CMAKE_INSTALL_PREFIX}")
 if(prefix STREQUAL "/")
@@ -22,6 +23,22 @@ endfunction()
 
 tcpedu_dir(TCPEDU_SBINDIR "${TCPEDU_SBINDIR}")
 tcpedu_dir(TCPEDU_BINDIR "${TCPEDU_BINDIR}")
+
+# GNUInstallDirs' rule for LIBDIR, applied to this prefix: lib/<multiarch> on Debian for / and
+# /usr (/usr/lib/x86_64-linux-gnu, where the manual pages say the example plug-ins are).
+set(libdir "${TCPEDU_LIBDIR}")
+if(NOT IS_ABSOLUTE "${libdir}" AND TCPEDU_LIBRARY_ARCHITECTURE AND EXISTS /etc/debian_version
+   AND (prefix STREQUAL "/" OR prefix STREQUAL "/usr"))
+  set(libdir "lib/${TCPEDU_LIBRARY_ARCHITECTURE}")
+endif()
+tcpedu_dir(libdir "${libdir}")
+file(INSTALL DESTINATION "${libdir}/tcpedu/handlers" TYPE MODULE FILES ${TCPEDU_PLUGINS})
+if(CMAKE_INSTALL_DO_STRIP AND TCPEDU_STRIP)
+  foreach(plugin IN LISTS TCPEDU_PLUGINS)
+    get_filename_component(name "${plugin}" NAME)
+    execute_process(COMMAND "${TCPEDU_STRIP}" --strip-unneeded "$ENV{DESTDIR}${libdir}/tcpedu/handlers/${name}")
+  endforeach()
+endif()
 
 # GNUInstallDirs' rule for CMAKE_INSTALL_FULL_SYSCONFDIR, applied to this prefix: /etc for the
 # prefixes / and /usr, /etc/opt/... for /opt/..., PREFIX/etc otherwise. tcpedud reads
