@@ -9,7 +9,8 @@
 # the host), and its cgroups live below one this script creates and removes. Inside, it installs
 # the build (the Debian package when the build has a CPack configuration, else `cmake --install`),
 # then checks each step and prints "step N: ... ok" or "FAIL step N: ..." (exit 1). The container
-# is torn down on every exit. Exit status 77 (skipped): not root, or namespaces cannot be made.
+# is torn down on every exit. Exit status 77 (skipped): not root, no unshare, no cgroup2, or the
+# namespaces and overlay cannot be made here.
 # TCPEDU_SYSTEST_INSTALL=deb|cmake picks the install method instead of the automatic choice.
 set -uo pipefail
 
@@ -34,8 +35,10 @@ skip() {
 for t in unshare nsenter mount pivot_root timeout setpriv useradd awk; do
         command -v "$t" >/dev/null || skip "$t is not installed"
 done
-[ -x /lib/systemd/systemd ] || skip "no /lib/systemd/systemd (install systemd)"
-[ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (install python3)"
+# .ci/setup installs these: without them the test fails rather than skips.
+for f in /lib/systemd/systemd /usr/bin/python3; do
+        [ -x "$f" ] || { echo "FAIL: $f is missing (bash .ci/setup installs it)"; exit 1; }
+done
 cg_mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 [ -n "$cg_mnt" ] || skip "no cgroup2 hierarchy is mounted: systemd in the container needs one"
 cg_self=$(awk -F: '$1 == "0" { print $3; exit }' /proc/self/cgroup)
