@@ -4,6 +4,7 @@
  * connect driven through a pipe; chat on a terminal (tmux) next to a JSON chat member; the same
  * rules for another user. */
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <regex.h>
@@ -345,10 +346,16 @@ static void test_session_errors(void) {
         Out *o = CTL(d, "session", "open", fmt_addr(&sa), "--timeout", "0.5");
         EXPECT_RUN(o, 1, "", tstr("tcpeductl: cannot connect to %s: connect timeout: no answer to SYN\n", fmt_addr(&sa)));
         EXPECT(o->ms >= 450 && o->ms < 5000, "--timeout 0.5 took %llu ms", (unsigned long long)o->ms);
-        /* a name: every address is tried in turn (localhost may be ::1 first; the server is on 127.0.0.1 only) */
-        o = CTL(d, "session", "open", tstr("localhost:%u", addr_port(&echo)));
-        EXPECT_RUN(o, 0, NULL, "");
-        EXPECT(o->out_len == 37 && is_conn_id(tstr("%.36s", o->out)), "session open localhost: '%s'", o->out);
+        /* a name: every address is tried in turn (localhost may be ::1 first; the server is on 127.0.0.1 only).
+         * A bare machine may have no /etc/hosts, and then no name resolves: nothing to test. */
+        struct addrinfo *ai = NULL, hints = { .ai_socktype = SOCK_STREAM };
+        if (getaddrinfo("localhost", NULL, &hints, &ai) == 0) {
+                freeaddrinfo(ai);
+                o = CTL(d, "session", "open", tstr("localhost:%u", addr_port(&echo)));
+                EXPECT_RUN(o, 0, NULL, "");
+                EXPECT(o->out_len == 37 && is_conn_id(tstr("%.36s", o->out)), "session open localhost: '%s'", o->out);
+        } else
+                printf("\n    'localhost' does not resolve here (no /etc/hosts?): name resolution not tested\n");
 
         /* usage errors: 64 */
         static const char *const usage[][4] = {
