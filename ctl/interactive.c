@@ -19,9 +19,7 @@
  * put in raw mode by chat's line editor, is restored on every way out. */
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <math.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,17 +40,9 @@
 #include "base64.h"
 #include "chat-proto.h"
 #include "control-proto.h"
+#include "ctl-util.h"
 #include "macro.h"
-#include "sockaddr-util.h"
 #include "utf8.h"
-
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 64,
-        EXIT_UNAVAILABLE = 69,
-        EXIT_PERMISSION = 77,
-};
 
 #define STDIN_CHUNK (32u << 10) /* bytes of stdin per session-send: 44 KiB in base64, within a 64 KiB request */
 #define LINK_IN_MAX CONTROL_REPLY_MAX /* the longest line taken from the daemon */
@@ -459,17 +449,6 @@ static void finish(Client *c, int code) {
         }
 }
 
-static int exit_code_for(ControlError e) {
-        switch (e) {
-        case CONTROL_ERROR_PERMISSION_DENIED:
-                return EXIT_PERMISSION;
-        case CONTROL_ERROR_BAD_REQUEST:
-                return EXIT_USAGE;
-        default:
-                return EXIT_FAILED;
-        }
-}
-
 static void lost(Client *c, int r) {
         if (!c->done)
                 say("lost tcpedud at %s: %s", c->link.path, r == -ECONNRESET ? "the daemon closed the connection" : strerror(-r));
@@ -552,10 +531,13 @@ static void handle_reply(Client *c, ControlReply *r) {
                         snprintf(c->fail_msg, sizeof(c->fail_msg), "%s", r->message);
                         return;
                 }
-                if (r->code == CONTROL_ERROR_UNKNOWN_COMMAND)
+                if (r->code == CONTROL_ERROR_UNKNOWN_COMMAND) {
+                        /* not the user's mistake: a daemon older than this tcpeductl */
                         say("tcpedud at %s has no client sessions (too old?): %s", c->link.path, r->message);
-                else
-                        say("%s", r->message);
+                        finish(c, EXIT_FAILED);
+                        return;
+                }
+                say("%s", r->message);
                 finish(c, exit_code_for(r->code));
                 return;
         }
@@ -714,39 +696,6 @@ typedef struct Args {
         bool verbose;
 } Args;
 
-typedef struct Target {
-        SockaddrUnion addr;
-        char text[SOCKADDR_STR_MAX];
-} Target;
-
-static int usage(const char *verb, const char *fmt, ...) _printf_(2, 3);
-static int usage(const char *verb, const char *fmt, ...) {
-        va_list ap;
-        fprintf(stderr, "tcpeductl %s: ", verb);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry 'tcpeductl %s --help'.\n", verb);
-        return EXIT_USAGE;
-}
-
-/* --name VALUE, --name=VALUE, or short VALUE: 1 if argv[*i] is this option, 0 if not, -1 if its
- * value is missing. */
-static int option_value(int argc, char **argv, int *i, const char *name, const char *short_name, const char **ret) {
-        const char *s = argv[*i];
-        size_t n = strlen(name);
-        if (strncmp(s, name, n) == 0 && s[n] == '=') {
-                *ret = s + n + 1;
-                return 1;
-        }
-        if (strcmp(s, name) != 0 && (!short_name || strcmp(s, short_name) != 0))
-                return 0;
-        if (*i + 1 >= argc)
-                return -1;
-        *ret = argv[++*i];
-        return 1;
-}
-
 static int parse_args(int argc, char **argv, bool chat, Args *a) {
         const char *verb = argc > 0 ? argv[0] : (chat ? "chat" : "connect");
         const char *synopsis = chat ? "HOST:PORT --user NAME [--bind ADDR[:PORT]] [--timeout S] [-v]"
@@ -763,180 +712,43 @@ static int parse_args(int argc, char **argv, bool chat, Args *a) {
                                 options_end = true;
                         else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0)
                                 a->verbose = true;
-                        else if ((r = option_value(argc, argv, &i, "--bind", NULL, &a->bind)) != 0 ||
-                                 (r = option_value(argc, argv, &i, "--timeout", NULL, &timeout)) != 0 ||
-                                 (chat && (r = option_value(argc, argv, &i, "--user", "-u", &a->user)) != 0)) {
+                        else if ((r = option_value(verb, argc, argv, &i, "--bind", NULL, &a->bind)) != 0 ||
+                                 (r = option_value(verb, argc, argv, &i, "--timeout", NULL, &timeout)) != 0 ||
+                                 (chat && (r = option_value(verb, argc, argv, &i, "--user", "-u", &a->user)) != 0)) {
                                 if (r < 0)
-                                        return usage(verb, "option '%s' needs an argument", s);
+                                        return EXIT_USAGE;
                         } else
-                                return usage(verb, "unknown option '%s' (expected %s)", s, synopsis);
+                                return usage_error(verb, "unknown option '%s' (expected %s)", s, synopsis);
                         continue;
                 }
                 if (a->target)
-                        return usage(verb, "unexpected argument '%s' (expected %s)", s, synopsis);
+                        return usage_error(verb, "unexpected argument '%s' (expected %s)", s, synopsis);
                 a->target = s;
         }
         if (!a->target)
-                return usage(verb, "expected %s", synopsis);
+                return usage_error(verb, "expected %s", synopsis);
         if (chat && !a->user)
-                return usage(verb, "--user NAME is required (expected %s)", synopsis);
+                return usage_error(verb, "--user NAME is required (expected %s)", synopsis);
         if (chat) {
                 const char *err = chat_name_check(a->user, strlen(a->user));
                 if (!err && strlen(a->user) > CHAT_NAME_MAX * 4)
                         err = "Username too long";
                 if (err)
-                        return usage(verb, "--user '%s': %s", a->user, err);
+                        return usage_error(verb, "--user '%s': %s", a->user, err);
         }
-        if (timeout) {
-                char *end;
-                errno = 0;
-                double s = strtod(timeout, &end);
-                if (errno || end == timeout || *end || !isfinite(s) || s <= 0 || s > 600)
-                        return usage(verb, "--timeout '%s': expected seconds, more than 0 and at most 600 (decimals allowed)", timeout);
-                a->timeout_ms = MAX((int64_t)(s * 1000.0 + 0.5), (int64_t)1);
-        }
+        /* as for session open */
+        if (timeout)
+                return timeout_option(verb, timeout, 1, 600000, &a->timeout_ms);
         return EXIT_OK;
 }
 
-/* A port: a decimal number up to 65535 (getaddrinfo would take 70000 modulo 65536), or a service
- * name where names are allowed. */
-static bool port_ok(const char *p, bool names) {
-        if (!*p)
-                return false;
-        if (strspn(p, "0123456789") != strlen(p))
-                return names;
-        return strlen(p) <= 5 && atoi(p) <= 65535;
-}
-
-/* Split HOST:PORT or [HOST]:PORT. */
-static int split_host_port(const char *verb, const char *s, char *host, size_t hsize, char *port, size_t psize) {
-        const char *h, *p;
-        size_t hl;
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || close[1] != ':')
-                        return usage(verb, "'%s': expected [ADDR]:PORT", s);
-                h = s + 1;
-                hl = (size_t)(close - h);
-                p = close + 2;
-        } else {
-                const char *colon = strrchr(s, ':');
-                if (!colon)
-                        return usage(verb, "'%s': expected HOST:PORT", s);
-                h = s;
-                hl = (size_t)(colon - s);
-                p = colon + 1;
-                if (memchr(h, ':', hl))
-                        return usage(verb, "'%s': write an IPv6 address as [ADDR]:PORT", s);
-        }
-        if (hl == 0 || !*p)
-                return usage(verb, "'%s': expected HOST:PORT", s);
-        if (!port_ok(p, true))
-                return usage(verb, "'%s': the port must be a number from 1 to 65535 or a service name", s);
-        if (hl >= hsize || strlen(p) >= psize)
-                return usage(verb, "'%s': too long", s);
-        memcpy(host, h, hl);
-        host[hl] = 0;
-        snprintf(port, psize, "%s", p);
-        return EXIT_OK;
-}
-
-/* --bind ADDR[:PORT]: numeric, IPv6 as [ADDR] or [ADDR]:PORT (a bare IPv6 address has no port). */
-static int parse_bind(const char *verb, const char *s, char *out, size_t size, int *ret_family) {
-        char host[128], port[16] = "0";
-        const char *colon = strchr(s, ':');
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || (close[1] && (close[1] != ':' || !close[2])))
-                        return usage(verb, "--bind '%s': expected ADDR[:PORT], IPv6 as [ADDR] or [ADDR]:PORT", s);
-                if ((size_t)(close - s - 1) >= sizeof(host) || (close[1] && strlen(close + 2) >= sizeof(port)))
-                        return usage(verb, "--bind '%s': too long", s);
-                snprintf(host, sizeof(host), "%.*s", (int)(close - s - 1), s + 1);
-                if (close[1])
-                        snprintf(port, sizeof(port), "%s", close + 2);
-        } else if (colon && !strchr(colon + 1, ':')) {
-                if ((size_t)(colon - s) >= sizeof(host) || strlen(colon + 1) >= sizeof(port))
-                        return usage(verb, "--bind '%s': too long", s);
-                snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
-                snprintf(port, sizeof(port), "%s", colon + 1);
-        } else {
-                if (strlen(s) >= sizeof(host))
-                        return usage(verb, "--bind '%s': too long", s);
-                snprintf(host, sizeof(host), "%s", s);
-        }
-        struct in_addr a4;
-        if ((!strchr(host, ':') && inet_pton(AF_INET, host, &a4) != 1) || !port_ok(port, false)) /* getaddrinfo would take 1.2.3 */
-                return usage(verb, "--bind '%s': expected a numeric ADDR[:PORT], IPv6 as [ADDR] or [ADDR]:PORT", s);
-        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *res = NULL;
-        int r = getaddrinfo(host, port, &hints, &res);
-        if (r != 0 || !res || (res->ai_family != AF_INET && res->ai_family != AF_INET6)) {
-                if (res)
-                        freeaddrinfo(res);
-                return usage(verb, "--bind '%s': expected a numeric ADDR[:PORT] (%s)", s, r ? gai_strerror(r) : "not an IP address");
-        }
-        sockaddr_format(res->ai_addr, out, size);
-        *ret_family = res->ai_family;
-        freeaddrinfo(res);
-        return EXIT_OK;
-}
-
-/* HOST:PORT to numeric addresses, in getaddrinfo's order (AI_ADDRCONFIG off). */
-static int resolve_targets(const char *verb, const char *s, int family, Target *t, size_t max, size_t *ret_n) {
-        char host[256], port[64];
-        int r = split_host_port(verb, s, host, sizeof(host), port, sizeof(port));
-        if (r != EXIT_OK)
-                return r;
-        struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP }, *res = NULL;
-        r = getaddrinfo(host, port, &hints, &res);
-        if (r != 0) {
-                say("cannot resolve %s%s: %s", s,
-                    family == AF_UNSPEC ? ""
-                    : family == AF_INET ? " as IPv4 (as --bind)"
-                                        : " as IPv6 (as --bind)",
-                    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-                return EXIT_FAILED;
-        }
-        size_t n = 0;
-        for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
-                if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(t[n].addr))
-                        continue;
-                memset(&t[n].addr, 0, sizeof(t[n].addr));
-                memcpy(&t[n].addr, ai->ai_addr, ai->ai_addrlen);
-                if (sockaddr_port(&t[n].addr.sa) == 0) {
-                        freeaddrinfo(res);
-                        return usage(verb, "'%s': port 0 cannot be connected to", s);
-                }
-                sockaddr_format(&t[n].addr.sa, t[n].text, sizeof(t[n].text));
-                bool dup = false;
-                for (size_t j = 0; j < n && !dup; j++)
-                        dup = strcmp(t[j].text, t[n].text) == 0;
-                if (!dup)
-                        n++;
-        }
-        freeaddrinfo(res);
-        if (n == 0) {
-                say("cannot resolve %s: no IPv4 or IPv6 address", s);
-                return EXIT_FAILED;
-        }
-        *ret_n = n;
-        return EXIT_OK;
-}
-
-/* Open the session: each address in turn until one connects, on a new control connection each
- * (a failed session keeps its watcher until the kernel forgets it). Returns an exit code. */
-static int client_open(Client *c, const char *socket_path, const Args *a) {
-        char bind[SOCKADDR_STR_MAX] = "";
-        int family = AF_UNSPEC, r;
-        Target targets[MAX_TARGETS];
-        size_t n = 0;
-
-        if (a->bind && (r = parse_bind(a->verb, a->bind, bind, sizeof(bind), &family)) != EXIT_OK)
-                return r;
-        r = resolve_targets(a->verb, a->target, family, targets, ELEMENTSOF(targets), &n);
-        if (r != EXIT_OK)
-                return r;
-
+/* Each address in turn until one connects, on a new control connection each (a failed session
+ * keeps its watcher until the kernel forgets it). Returns an exit code. */
+static int client_open_addresses(Client *c, const char *socket_path, const Args *a, const SessionAddresses *addrs) {
+        size_t n = MIN(addrs->n_targets, (size_t)MAX_TARGETS);
         char failures[MAX_TARGETS][sizeof(c->fail_msg)];
+        int r;
+
         for (size_t i = 0; i < n; i++) {
                 r = link_open(&c->link, socket_path);
                 if (r != EXIT_OK)
@@ -944,9 +756,9 @@ static int client_open(Client *c, const char *socket_path, const Args *a) {
                 struct json_object *args = json_object_new_object();
                 if (!args)
                         return EXIT_FAILED;
-                json_object_object_add(args, "target", json_object_new_string(targets[i].text));
-                if (bind[0])
-                        json_object_object_add(args, "bind", json_object_new_string(bind));
+                json_object_object_add(args, "target", json_object_new_string(addrs->targets[i]));
+                if (addrs->bind[0])
+                        json_object_object_add(args, "bind", json_object_new_string(addrs->bind));
                 json_object_object_add(args, "timeout_ms", json_object_new_int64(a->timeout_ms));
                 json_object_object_add(args, "ephemeral", json_object_new_boolean(1));
                 json_object_object_add(args, "watch", json_object_new_boolean(1));
@@ -963,7 +775,7 @@ static int client_open(Client *c, const char *socket_path, const Args *a) {
                                 return exit_for_signal();
                         int t = timeout_until(deadline);
                         if (t == 0) {
-                                say("no answer from tcpedud at %s to session-open for %s", socket_path, targets[i].text);
+                                say("no answer from tcpedud at %s to session-open for %s", socket_path, addrs->targets[i]);
                                 return EXIT_FAILED;
                         }
                         client_poll(c, NULL, 0, t);
@@ -981,6 +793,17 @@ static int client_open(Client *c, const char *socket_path, const Args *a) {
                 for (size_t i = 0; i < n; i++)
                         say("%s", failures[i]);
         return EXIT_FAILED;
+}
+
+/* Open the session: resolve HOST:PORT and --bind, then connect. Returns an exit code. */
+static int client_open(Client *c, const char *socket_path, const Args *a) {
+        SessionAddresses addrs;
+        int r = session_addresses_resolve(a->verb, a->target, a->bind, &addrs);
+        if (r != EXIT_OK)
+                return r;
+        r = client_open_addresses(c, socket_path, a, &addrs);
+        session_addresses_done(&addrs);
+        return r;
 }
 
 /* On a signal: close the session, wait a little for the daemon to take it, exit 128 + signal. */

@@ -5,10 +5,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,21 +17,11 @@
 #include "base64.h"
 #include "config.h"
 #include "control-proto.h"
+#include "ctl-util.h"
 #include "interactive.h"
 #include "macro.h"
-#include "sockaddr-util.h"
 #include "tcp-state.h"
 #include "utf8.h"
-
-/* Exit codes, from sysexits.h where one fits. */
-enum {
-        EXIT_OK = 0,
-        EXIT_FAILED = 1,
-        EXIT_USAGE = 64,
-        EXIT_UNAVAILABLE = 69,
-        EXIT_PERMISSION = 77,
-        EXIT_CONFIG_REJECTED = 78,
-};
 
 typedef struct Options {
         const char *socket_path;
@@ -204,22 +192,6 @@ static int daemon_connect(Conn *c) {
 static void daemon_disconnect(Conn *c) {
         safe_close(c->fd);
         free(c->buf);
-}
-
-static int exit_code_for(ControlError e) {
-        switch (e) {
-        case CONTROL_ERROR_PERMISSION_DENIED:
-                return EXIT_PERMISSION;
-        case CONTROL_ERROR_CONFIG_REJECTED:
-                return EXIT_CONFIG_REJECTED;
-        case CONTROL_ERROR_BAD_REQUEST:
-        case CONTROL_ERROR_UNKNOWN_COMMAND:
-                return EXIT_USAGE;
-        case CONTROL_ERROR_CONNECT_FAILED:
-                return EXIT_FAILED;
-        default:
-                return EXIT_FAILED;
-        }
 }
 
 #define REPLY_TIMEOUT_MS 120000
@@ -739,51 +711,6 @@ static int verb_monitor(int argc, char **argv) {
 #define SEND_CHUNK (32 * 1024) /* raw bytes per session-send: the request line stays under CONTROL_LINE_MAX */
 #define DATA_PREVIEW 60 /* bytes of data shown by session watch */
 
-static int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
-static int usage_error(const char *verb, const char *fmt, ...) {
-        va_list ap;
-        fprintf(stderr, "tcpeductl %s: ", verb);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry 'tcpeductl %s --help'.\n", verb);
-        return EXIT_USAGE;
-}
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]: 1 with *ret_value set (and *i past the value), 0
- * if argv[*i] is something else, -1 (printed) if the value is missing. */
-static int option_value(const char *verb, int argc, char **argv, int *i, const char *name, const char **ret_value) {
-        size_t l = strlen(name);
-        if (strncmp(argv[*i], name, l) != 0)
-                return 0;
-        if (argv[*i][l] == '=') {
-                *ret_value = argv[*i] + l + 1;
-                return 1;
-        }
-        if (argv[*i][l] != 0)
-                return 0;
-        if (*i + 1 >= argc) {
-                usage_error(verb, "option '%s' needs an argument", name);
-                return -1;
-        }
-        *ret_value = argv[++*i];
-        return 1;
-}
-
-/* A number of seconds (decimals allowed) as milliseconds, from min_ms to max_ms. */
-static int parse_seconds(const char *s, int64_t min_ms, int64_t max_ms, int64_t *ret_ms) {
-        char *end;
-        errno = 0;
-        double d = strtod(s, &end);
-        if (errno != 0 || end == s || *end != 0 || !(d >= 0) || d * 1000.0 > (double)max_ms + 0.5)
-                return -EINVAL;
-        int64_t ms = (int64_t)(d * 1000.0 + 0.5);
-        if (ms < min_ms)
-                return -ERANGE;
-        *ret_ms = ms;
-        return 0;
-}
-
 /* A failed session request: "tcpeductl: session ID: REASON", ID as the user wrote it. The
  * daemon's messages that name the session already are printed as they are. Frees rep. */
 static int session_failed(const char *id, ControlReply *rep) {
@@ -847,91 +774,17 @@ static int get_data(struct json_object *o, uint8_t **ret, size_t *ret_len, bool 
         return jint(o, "bytes") == 0 ? 0 : -EBADMSG;
 }
 
-/* Split "HOST:PORT" or "[IPV6]:PORT" into host and port. With port_optional, also "HOST", "[IPV6]"
- * and a bare IPv6 address, with port "0". On error, *ret_error says what is wrong. */
-static int split_host_port(const char *s, bool port_optional, char *host, size_t host_size, const char **ret_port, const char **ret_error) {
-        const char *port = NULL;
-        size_t hl;
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close) {
-                        *ret_error = "no ']' after the IPv6 address";
-                        return -EINVAL;
-                }
-                hl = (size_t)(close - s - 1);
-                s++;
-                if (close[1] == ':')
-                        port = close + 2;
-                else if (close[1] != 0) {
-                        *ret_error = "expected ':PORT' after ']'";
-                        return -EINVAL;
-                }
-        } else {
-                const char *colon = strchr(s, ':');
-                if (colon && strchr(colon + 1, ':')) {
-                        if (!port_optional) {
-                                *ret_error = "an IPv6 address is written [ADDR]:PORT";
-                                return -EINVAL;
-                        }
-                        colon = NULL; /* a bare IPv6 address */
-                }
-                hl = colon ? (size_t)(colon - s) : strlen(s);
-                if (colon)
-                        port = colon + 1;
-        }
-        if (hl == 0) {
-                *ret_error = "no host";
-                return -EINVAL;
-        }
-        if (hl >= host_size) {
-                *ret_error = "host name too long";
-                return -EINVAL;
-        }
-        if (!port && !port_optional) {
-                *ret_error = "no port (expected HOST:PORT)";
-                return -EINVAL;
-        }
-        if (port && !*port) {
-                *ret_error = "empty port";
-                return -EINVAL;
-        }
-        memcpy(host, s, hl);
-        host[hl] = 0;
-        *ret_port = port ? port : "0";
-        return 0;
-}
-
-/* Resolve "HOST:PORT" (what = "target") or "ADDR[:PORT]" (what = "--bind"). Errors are printed. */
-static int resolve(const char *verb, const char *what, const char *s, bool port_optional, struct addrinfo **ret) {
-        char host[NI_MAXHOST];
-        const char *port, *error;
-        if (split_host_port(s, port_optional, host, sizeof(host), &port, &error) < 0)
-                return usage_error(verb, "%s '%s': %s", what, s, error);
-        if (strspn(port, "0123456789") == strlen(port) && (strlen(port) > 5 || atoi(port) > 65535))
-                return usage_error(verb, "%s '%s': port %s is out of range (0 to 65535)", what, s, port);
-        /* Every address of the name, not only those of families configured here (AI_ADDRCONFIG off). */
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP };
-        int r = getaddrinfo(host, port, &hints, ret);
-        if (r == EAI_SERVICE)
-                return usage_error(verb, "%s '%s': unknown port '%s'", what, s, port);
-        if (r != 0) {
-                fprintf(stderr, "tcpeductl: cannot resolve %s: %s\n", host, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-                return EXIT_FAILED;
-        }
-        return EXIT_OK;
-}
-
 static int verb_session_open(int argc, char **argv) {
         const char *target = NULL, *bind_s = NULL, *timeout_s = NULL;
         int64_t timeout_ms = 10000;
-        struct addrinfo *targets = NULL, *binds = NULL;
+        SessionAddresses addrs = {};
         char *last_error = NULL;
         Conn c = { .fd = -1 };
         int r;
 
         for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session open", argc, argv, &i, "--bind", &bind_s)) != 0 ||
-                    (r = option_value("session open", argc, argv, &i, "--timeout", &timeout_s)) != 0) {
+                if ((r = option_value("session open", argc, argv, &i, "--bind", NULL, &bind_s)) != 0 ||
+                    (r = option_value("session open", argc, argv, &i, "--timeout", NULL, &timeout_s)) != 0) {
                         if (r < 0)
                                 return EXIT_USAGE;
                 } else if (argv[i][0] == '-')
@@ -943,47 +796,20 @@ static int verb_session_open(int argc, char **argv) {
         }
         if (!target)
                 return usage_error("session open", "missing HOST:PORT");
-        if (timeout_s && parse_seconds(timeout_s, 1, 600000, &timeout_ms) < 0)
-                return usage_error("session open", "--timeout must be a number of seconds from 0.001 to 600, not '%s'", timeout_s);
+        if (timeout_s && (r = timeout_option("session open", timeout_s, 1, 600000, &timeout_ms)) != EXIT_OK)
+                return r;
 
-        r = resolve("session open", "target", target, false, &targets);
-        if (r == EXIT_OK && bind_s)
-                r = resolve("session open", "--bind", bind_s, true, &binds);
+        r = session_addresses_resolve("session open", target, bind_s, &addrs);
         if (r != EXIT_OK)
-                goto finish;
-        for (struct addrinfo *t = targets; t; t = t->ai_next)
-                if (sockaddr_port(t->ai_addr) == 0) {
-                        r = usage_error("session open", "target '%s': port 0 cannot be connected to", target);
-                        goto finish;
-                }
-
+                return r;
         r = daemon_connect(&c);
         if (r != EXIT_OK)
                 goto finish;
-        bool tried = false;
-        char seen[16][SOCKADDR_STR_MAX];
-        size_t n_seen = 0;
-        for (struct addrinfo *t = targets; t; t = t->ai_next) {
-                char ta[SOCKADDR_STR_MAX], ba[SOCKADDR_STR_MAX];
-                sockaddr_format(t->ai_addr, ta, sizeof(ta));
-                bool dup = false;
-                for (size_t k = 0; k < n_seen; k++)
-                        dup = dup || strcmp(seen[k], ta) == 0;
-                if (dup)
-                        continue;
-                if (n_seen < ELEMENTSOF(seen))
-                        snprintf(seen[n_seen++], SOCKADDR_STR_MAX, "%s", ta);
-                /* The local address must be of the target's family. */
-                struct addrinfo *b = binds;
-                while (b && b->ai_family != t->ai_family)
-                        b = b->ai_next;
-                if (bind_s && !b)
-                        continue;
-                tried = true;
+        for (size_t i = 0; i < addrs.n_targets; i++) {
                 struct json_object *a = json_object_new_object();
-                json_object_object_add(a, "target", json_object_new_string(ta));
-                if (b)
-                        json_object_object_add(a, "bind", json_object_new_string(sockaddr_format(b->ai_addr, ba, sizeof(ba))));
+                json_object_object_add(a, "target", json_object_new_string(addrs.targets[i]));
+                if (addrs.bind[0])
+                        json_object_object_add(a, "bind", json_object_new_string(addrs.bind));
                 json_object_object_add(a, "timeout_ms", json_object_new_int64(timeout_ms));
                 ControlReply rep;
                 r = call_full(&c, "session-open", a, (int)timeout_ms + REPLY_MARGIN_MS, &rep);
@@ -1009,18 +835,11 @@ static int verb_session_open(int argc, char **argv) {
                 last_error = strdup(rep.message);
                 control_reply_done(&rep);
         }
-        if (!tried)
-                r = usage_error("session open", "%s has no address of the family of --bind %s", target, bind_s);
-        else {
-                fprintf(stderr, "tcpeductl: %s\n", last_error ? last_error : "cannot connect");
-                r = EXIT_FAILED;
-        }
+        fprintf(stderr, "tcpeductl: %s\n", last_error ? last_error : "cannot connect");
+        r = EXIT_FAILED;
 finish:
         free(last_error);
-        if (targets)
-                freeaddrinfo(targets);
-        if (binds)
-                freeaddrinfo(binds);
+        session_addresses_done(&addrs);
         daemon_disconnect(&c);
         return r;
 }
@@ -1156,8 +975,8 @@ static int verb_session_recv(int argc, char **argv) {
         bool line = false;
         int r;
         for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session recv", argc, argv, &i, "--timeout", &timeout_s)) != 0 ||
-                    (r = option_value("session recv", argc, argv, &i, "--bytes", &bytes_s)) != 0) {
+                if ((r = option_value("session recv", argc, argv, &i, "--timeout", NULL, &timeout_s)) != 0 ||
+                    (r = option_value("session recv", argc, argv, &i, "--bytes", NULL, &bytes_s)) != 0) {
                         if (r < 0)
                                 return EXIT_USAGE;
                 } else if (strcmp(argv[i], "--line") == 0)
@@ -1171,8 +990,8 @@ static int verb_session_recv(int argc, char **argv) {
         }
         if (!id)
                 return usage_error("session recv", "missing session ID");
-        if (timeout_s && parse_seconds(timeout_s, 0, 3600000, &timeout_ms) < 0)
-                return usage_error("session recv", "--timeout must be a number of seconds from 0 to 3600, not '%s'", timeout_s);
+        if (timeout_s && (r = timeout_option("session recv", timeout_s, 0, 3600000, &timeout_ms)) != EXIT_OK)
+                return r;
         if (bytes_s) {
                 char *end;
                 errno = 0;
@@ -1243,7 +1062,7 @@ static int verb_session_close(int argc, char **argv) {
         const char *id = NULL, *how = "close";
         int r;
         for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session close", argc, argv, &i, "--how", &how)) != 0) {
+                if ((r = option_value("session close", argc, argv, &i, "--how", NULL, &how)) != 0) {
                         if (r < 0)
                                 return EXIT_USAGE;
                 } else if (argv[i][0] == '-')

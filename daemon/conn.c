@@ -584,7 +584,9 @@ void conn_mark_active(Conn *c) {
 
 /* Our FIN's ACK may arrive after we looked: catch FIN_WAIT_2 from the kernel when there is news. */
 void conn_refresh(Conn *c) {
-        if (c->fd >= 0 && !c->dead && (c->state == TCP_STATE_FIN_WAIT_1 || c->state == TCP_STATE_ESTABLISHED))
+        /* Not from ESTABLISHED: a peer's FIN is followed where its data is read, so that the data
+         * comes before the close (the query still shows the kernel's CLOSE_WAIT as kernel_state). */
+        if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1)
                 conn_observe(c, NULL);
 }
 

@@ -304,7 +304,7 @@ void conn_half_close(Conn *c, const char *reason);
 /* Reset: SO_LINGER 0 and close, the peer gets RST. */
 void conn_abort(Conn *c, const char *reason);
 void conn_handle_events(Conn *c, uint32_t events);
-/* Read TCP_INFO again and log what changed (control queries call it before they report). */
+/* Catch the ACK of our FIN (FIN_WAIT_1 -> FIN_WAIT_2) before a control query reports the state. */
 void conn_refresh(Conn *c);
 /* The daemon is exiting: end a lingering connection's watch without waiting for the kernel. */
 void conn_forget(Conn *c, const char *reason);
