@@ -26,7 +26,7 @@
 #define SESSION_RECV_MAX (1u << 20) /* bytes in one session-recv reply */
 #define SESSION_DATA_EVENT_MAX (48u << 10) /* bytes in one watch data event */
 #define SESSION_SEND_MAX (1u << 20) /* bytes in one session-send request, once decoded */
-#define SESSION_RECV_TIMEOUT_MAX_MS (3600 * 1000)
+#define SESSION_RECV_TIMEOUT_MAX_MS (3600 * 1000L)
 
 typedef enum PendingKind {
         PENDING_OPEN, /* session-open: until established or failed */
@@ -810,7 +810,7 @@ static int cmd_session_open(CommandContext *ctx) {
         ControlClient *cc = ctx->client;
         Manager *m = cc->manager;
         const char *target = NULL, *bind_s = NULL, *perr = NULL;
-        int64_t timeout_ms = SESSION_CONNECT_TIMEOUT_DEFAULT_SEC * 1000;
+        int64_t timeout_ms = (int64_t)SESSION_CONNECT_TIMEOUT_DEFAULT_SEC * 1000;
         bool ephemeral = false, watch = false;
         SockaddrUnion ta, ba;
         socklen_t len;
@@ -834,7 +834,7 @@ static int cmd_session_open(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "binding to port %u (below 1024) needs an admin (you are uid %u)",
                             sockaddr_port(&ba.sa), (unsigned)cc->cred.uid);
         r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
-        if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
+        if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > (int64_t)SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 1 to %d",
                             SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
         if (control_arg_bool(ctx->req->args, "ephemeral", &ephemeral) == -EBADMSG)
@@ -870,7 +870,7 @@ static int cmd_session_open(CommandContext *ctx) {
                 json_object_object_add(ctx->data, "session", session_reply_json(m, s));
                 return 0;
         }
-        Pending *p;
+        Pending *p = NULL;
         (void)pending_new(ctx, PENDING_OPEN, s, &p); /* room was checked above */
         return 1;
 }
@@ -954,7 +954,7 @@ static int cmd_session_send(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s: send failed: %s", c->id, strerror(-r));
         /* Flow control: the reply waits while more than session_buffer is queued for the peer. */
         if (s->conn && s->conn->fd >= 0 && send_unsent(s) > c->server->cfg.buffer_size) {
-                Pending *p;
+                Pending *p = NULL;
                 if (pending_new(ctx, PENDING_SEND, s, &p) < 0)
                         return -1;
                 p->sent = len;
@@ -1030,7 +1030,7 @@ static int cmd_session_recv(CommandContext *ctx) {
                 return -1;
         int r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
         if (r == -EBADMSG || timeout_ms < 0 || timeout_ms > SESSION_RECV_TIMEOUT_MAX_MS)
-                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %d", SESSION_RECV_TIMEOUT_MAX_MS);
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %ld", SESSION_RECV_TIMEOUT_MAX_MS);
         r = control_arg_int(ctx->req->args, "bytes", &bytes);
         size_t max = MIN(s->conn->server->cfg.buffer_size, (size_t)SESSION_RECV_MAX);
         if (r == -EBADMSG || bytes < 0 || (uint64_t)bytes > max)
@@ -1048,7 +1048,7 @@ static int cmd_session_recv(CommandContext *ctx) {
         if (waiting)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
                             (int)waiting->cred.pid);
-        Pending *p;
+        Pending *p = NULL;
         if (pending_new(ctx, PENDING_RECV, s, &p) < 0)
                 return -1;
         p->bytes = (size_t)bytes;
