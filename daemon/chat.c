@@ -22,6 +22,7 @@
 #include "tcpedud.h"
 
 #define AUTODETECT_USEC (250 * USEC_PER_MSEC)
+#define AUTODETECT_RECHECK_USEC (20 * USEC_PER_MSEC)
 #define CHAT_SNDBUF (32 * 1024)
 
 typedef enum MemberMode {
@@ -488,10 +489,17 @@ static void decide_mode(Member *m, MemberMode mode) {
 /* Nothing arrived within 250 ms: a person at nc or telnet, most likely. Greet them. */
 static int on_detect_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Member *m = userdata;
-        (void)s;
-        (void)usec;
-        if (m->mode == MODE_UNDECIDED && !m->gone)
-                decide_mode(m, MODE_LINE);
+        if (m->mode != MODE_UNDECIDED || m->gone)
+                return 0;
+        /* Under load the first bytes may be in the socket and not read yet: the read path decides
+         * then, from those bytes. Look again a little later. */
+        char byte;
+        if (m->conn->fd >= 0 && recv(m->conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+                sd_event_source_set_time(s, usec + AUTODETECT_RECHECK_USEC);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        decide_mode(m, MODE_LINE);
         return 0;
 }
 
