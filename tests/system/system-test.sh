@@ -199,7 +199,7 @@ if [ "$method" = deb ]; then
         # What the package's maintainer scripts must have done.
         ct getent group tcpedu >/dev/null || fail "installing the package created no group tcpedu"
         ct getent passwd tcpedu >/dev/null || fail "installing the package created no user tcpedu"
-        ct journalctl --list-catalog "$MID_TRANSITION" 2>/dev/null | grep -q "$MID_TRANSITION" ||
+        grep -q "$MID_TRANSITION" <<<"$(ct journalctl --list-catalog "$MID_TRANSITION" 2>/dev/null)" ||
                 fail "installing the package did not register the journal catalog (journalctl --list-catalog has no $MID_TRANSITION)"
         note "package state: tcpedud.service $(ct systemctl is-enabled tcpedud.service 2>&1)/$(ct systemctl is-active tcpedud.service 2>&1)," \
                 "tcpedud.socket $(ct systemctl is-enabled tcpedud.socket 2>&1)/$(ct systemctl is-active tcpedud.socket 2>&1)"

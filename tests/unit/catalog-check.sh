@@ -30,11 +30,12 @@ dups=$(echo "$ids_in_catalog" | uniq -d)
 bad=$(grep -n '^--' "$catalog" | grep -v -E '^[0-9]+:-- [0-9a-f]{32}$')
 [ -z "$bad" ] || fail "catalog lines beginning with -- that are not an entry header: $bad"
 
+# (here-strings, not echo | grep -q: with pipefail, grep -q quitting early fails the pipeline by SIGPIPE)
 for id in $ids_in_header; do
-        echo "$ids_in_catalog" | grep -qx "$id" || fail "$(grep "\"$id\"" "$header" | awk '{print $2}') ($id) has no catalog entry"
+        grep -qx "$id" <<<"$ids_in_catalog" || fail "$(grep "\"$id\"" "$header" | awk '{print $2}') ($id) has no catalog entry"
 done
 for id in $ids_in_catalog; do
-        echo "$ids_in_header" | grep -qx "$id" || fail "catalog entry $id is no MID_* of $header"
+        grep -qx "$id" <<<"$ids_in_header" || fail "catalog entry $id is no MID_* of $header"
 done
 
 # Each entry: header lines up to the first empty line, then text.
@@ -74,7 +75,7 @@ if command -v journalctl >/dev/null; then
         listed=$(journalctl --root="$root" --list-catalog 2>&1 | awk '{print $1}' | sort)
         [ "$listed" = "$ids_in_catalog" ] || fail "journalctl --list-catalog does not list exactly the catalog's entries: $listed"
         for id in $ids_in_catalog; do
-                journalctl --root="$root" --dump-catalog "$id" 2>/dev/null | grep -q '^Subject: ' ||
+                grep -q '^Subject: ' <<<"$(journalctl --root="$root" --dump-catalog "$id" 2>/dev/null)" ||
                         fail "journalctl --dump-catalog $id shows no Subject"
         done
 else
