@@ -32,6 +32,10 @@ static void buf_free(Framer *f) {
 
 void framer_done(Framer *f) {
         buf_free(f);
+        if (f->tok) {
+                json_tokener_free(f->tok);
+                f->tok = NULL;
+        }
         f->depth = 0;
         f->in_string = f->escaped = f->skipping = f->skip_to_newline = false;
 }
@@ -173,6 +177,8 @@ static int feed_line(Framer *f, FrameKind kind, const char *data, size_t len, si
  * never JSON. */
 static bool has_single_quote(const char *p, size_t n) {
         bool in_string = false, escaped = false;
+        if (!memchr(p, '\'', n))
+                return false; /* the usual case, found at memchr's speed */
         for (size_t i = 0; i < n; i++) {
                 if (in_string) {
                         if (escaped)
@@ -201,10 +207,15 @@ static int emit_object(Framer *f, const char *p, size_t n, FrameHandler h, void 
         else if (has_single_quote(p, n))
                 e = json_tokener_error_parse_unexpected;
         else {
-                struct json_tokener *tok = json_tokener_new();
-                if (!tok)
-                        return -ENOMEM;
-                json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+                /* One tokener per framer, reset for each object: no allocation per message. */
+                if (!f->tok) {
+                        f->tok = json_tokener_new();
+                        if (!f->tok)
+                                return -ENOMEM;
+                        json_tokener_set_flags(f->tok, JSON_TOKENER_STRICT);
+                } else
+                        json_tokener_reset(f->tok);
+                struct json_tokener *tok = f->tok;
                 o = json_tokener_parse_ex(tok, p, (int)n);
                 e = json_tokener_get_error(tok);
                 if (e == json_tokener_continue) /* e.g. a NUL byte: json-c stops there */
@@ -212,7 +223,6 @@ static int emit_object(Framer *f, const char *p, size_t n, FrameHandler h, void 
                 else if (e == json_tokener_success &&
                          (!o || !json_object_is_type(o, json_type_object) || json_tokener_get_parse_end(tok) != n))
                         e = json_tokener_error_parse_unexpected;
-                json_tokener_free(tok);
         }
         if (e != json_tokener_success) {
                 json_object_put(o);
@@ -225,6 +235,14 @@ static int emit_object(Framer *f, const char *p, size_t n, FrameHandler h, void 
 }
 
 /* An object: what is in f->buf (with the scanner state), then data[*pos..] up to its closing brace. */
+/* The end of a run of plain string bytes from i: the first '"' or '\\' before end, or end. */
+static size_t string_run_end(const char *data, size_t i, size_t end) {
+        const char *q = memchr(data + i, '"', end - i);
+        size_t stop = q ? (size_t)(q - data) : end;
+        const char *b = memchr(data + i, '\\', stop - i);
+        return b ? (size_t)(b - data) : stop;
+}
+
 static int feed_object(Framer *f, const char *data, size_t len, size_t *pos, FrameHandler h, void *userdata) {
         size_t start = *pos, n = f->len;
         unsigned depth = f->depth;
@@ -232,6 +250,15 @@ static int feed_object(Framer *f, const char *data, size_t len, size_t *pos, Fra
         int r;
 
         for (size_t i = start; i < len; i++) {
+                if (f->in_string && !f->escaped && n < f->max_message) {
+                        /* Inside a string only '"' and '\\' matter: skip the rest at memchr's speed,
+                         * never past max_message (the byte that passes it is scanned below). */
+                        size_t j = string_run_end(data, i, MIN(len, i + (f->max_message - n)));
+                        n += j - i;
+                        i = j;
+                        if (i == len)
+                                break;
+                }
                 scan_byte(f, data[i]);
                 n++;
                 if (n > f->max_message) {

@@ -47,6 +47,7 @@ typedef struct Framer {
         bool in_string, escaped;
         bool skipping; /* discarding the rest of an over-long or invalid message */
         bool skip_to_newline;
+        struct json_tokener *tok; /* JSON mode: reused for every object */
 } Framer;
 
 void framer_init(Framer *f, FramerMode mode, size_t max_message);
