@@ -949,7 +949,7 @@ static int cmd_session_send(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "session %s: send failed: %s", c->id, strerror(-r));
         /* Flow control: the reply waits while more than session_buffer is queued for the peer. */
         if (s->conn && s->conn->fd >= 0 && send_unsent(s) > c->server->cfg.buffer_size) {
-                Pending *p;
+                Pending *p = NULL;
                 if (pending_new(ctx, PENDING_SEND, s, &p) < 0)
                         return -1;
                 p->sent = len;
@@ -1043,7 +1043,7 @@ static int cmd_session_recv(CommandContext *ctx) {
         if (waiting)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
                             (int)waiting->cred.pid);
-        Pending *p;
+        Pending *p = NULL;
         if (pending_new(ctx, PENDING_RECV, s, &p) < 0)
                 return -1;
         p->bytes = (size_t)bytes;
