@@ -92,6 +92,7 @@ line_timeout = 0
 type = chat
 listen = 127.0.0.1:$p_chat
 max_clients = 100000
+protocol = json
 max_rate = 0
 max_queue = 4M
 history = 0
@@ -104,16 +105,16 @@ CONF
 
 start_baseline() {
         stop_server
-        $pin_server "$bdir/echo-baseline" 127.0.0.1 $p_other >"$work/other.out" 2>&1 &
+        $pin_server "$bdir/bench/echo-baseline" 127.0.0.1 $p_other >"$work/other.out" 2>&1 &
         server_pid=$!
         wait_port $p_other
 }
 
 have_uvloop=no
-python3 -c 'import uvloop' 2>/dev/null && have_uvloop=yes
+/usr/bin/python3 -c "import uvloop" 2>/dev/null && have_uvloop=yes
 start_uvloop() {
         stop_server
-        $pin_server python3 "$root/bench/uvloop-echo.py" $p_other >"$work/other.out" 2>&1 &
+        $pin_server /usr/bin/python3 "$root/bench/uvloop-echo.py" $p_other >"$work/other.out" 2>&1 &
         server_pid=$!
         wait_port $p_other
 }
