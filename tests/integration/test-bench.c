@@ -28,6 +28,7 @@ static bool servers_start(Servers *s) {
                                   "[server %s]\n"
                                   "type = chat\n"
                                   "listen = 127.0.0.3:0\n"
+                                  "protocol = json\n" /* no dialect timer racing a slow (ASan) daemon */
                                   "max_rate = 0\n",
                                   unique_name("echo"), unique_name("enh"), unique_name("chat"));
         Addr a;
