@@ -125,8 +125,9 @@ static void consume_line(Conn *c, size_t len) {
 static int find_socket(char *path, size_t size) {
         bool by_default;
         int r = resolve_socket(path, size, &by_default);
-        /* A user without a daemon of their own most likely means the system's. */
-        if (by_default && geteuid() != 0 && (r < 0 || access(path, F_OK) < 0) && access(SYSTEM_SOCKET, F_OK) == 0) {
+        /* A user without a daemon of their own most likely means the system's; EACCES: it is there,
+         * in a directory only its group may enter (tcpedud.service), and connect() will say so. */
+        if (by_default && geteuid() != 0 && (r < 0 || access(path, F_OK) < 0) && (access(SYSTEM_SOCKET, F_OK) == 0 || errno == EACCES)) {
                 snprintf(path, size, "%s", SYSTEM_SOCKET);
                 r = 0;
         }
@@ -154,8 +155,11 @@ static int daemon_connect(Conn *c) {
         memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
         c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                fprintf(stderr, "tcpeductl: cannot reach tcpedud at %s: %s\n", c->path, strerror(errno));
-                return EXIT_UNAVAILABLE;
+                int e = errno;
+                fprintf(stderr, "tcpeductl: cannot reach tcpedud at %s: %s\n", c->path, strerror(e));
+                if (e == EACCES && strcmp(c->path, SYSTEM_SOCKET) == 0)
+                        fprintf(stderr, "tcpeductl: the system's tcpedud is open to root and the members of group tcpedu\n");
+                return e == EACCES ? EXIT_PERMISSION : EXIT_UNAVAILABLE;
         }
         r = read_line(c, &line, &len, 10000);
         if (r < 0) {

@@ -26,7 +26,7 @@
 #define SESSION_RECV_MAX (1u << 20) /* bytes in one session-recv reply */
 #define SESSION_DATA_EVENT_MAX (48u << 10) /* bytes in one watch data event */
 #define SESSION_SEND_MAX (1u << 20) /* bytes in one session-send request, once decoded */
-#define SESSION_RECV_TIMEOUT_MAX_MS (3600 * 1000)
+#define SESSION_RECV_TIMEOUT_MAX_MS (3600 * 1000L)
 
 typedef enum PendingKind {
         PENDING_OPEN, /* session-open: until established or failed */
@@ -235,10 +235,15 @@ static struct json_object *server_to_json(const Server *s, bool detailed) {
                 struct json_object *l = json_object_new_object();
                 json_object_object_add(l, "configured", json_object_new_string(s->cfg.listen[i].spec));
                 const char *actual = NULL;
+                bool passed = false;
                 for (unsigned k = 0; k < s->n_listeners; k++)
-                        if (strcmp(s->listeners[k]->spec, s->cfg.listen[i].spec) == 0)
+                        if (strcmp(s->listeners[k]->spec, s->cfg.listen[i].spec) == 0) {
                                 actual = sockaddr_format(&s->listeners[k]->bound.sa, a, sizeof(a));
+                                passed = s->listeners[k]->passed;
+                        }
                 json_object_object_add(l, "address", actual ? json_object_new_string(actual) : NULL);
+                if (passed)
+                        json_object_object_add(l, "systemd", json_object_new_boolean(true));
                 json_object_array_add(listen, l);
         }
         json_object_object_add(o, "listen", listen);
@@ -805,7 +810,7 @@ static int cmd_session_open(CommandContext *ctx) {
         ControlClient *cc = ctx->client;
         Manager *m = cc->manager;
         const char *target = NULL, *bind_s = NULL, *perr = NULL;
-        int64_t timeout_ms = SESSION_CONNECT_TIMEOUT_DEFAULT_SEC * 1000;
+        int64_t timeout_ms = (int64_t)SESSION_CONNECT_TIMEOUT_DEFAULT_SEC * 1000;
         bool ephemeral = false, watch = false;
         SockaddrUnion ta, ba;
         socklen_t len;
@@ -829,7 +834,7 @@ static int cmd_session_open(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "binding to port %u (below 1024) needs an admin (you are uid %u)",
                             sockaddr_port(&ba.sa), (unsigned)cc->cred.uid);
         r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
-        if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
+        if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > (int64_t)SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 1 to %d",
                             SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
         if (control_arg_bool(ctx->req->args, "ephemeral", &ephemeral) == -EBADMSG)
@@ -865,7 +870,7 @@ static int cmd_session_open(CommandContext *ctx) {
                 json_object_object_add(ctx->data, "session", session_reply_json(m, s));
                 return 0;
         }
-        Pending *p;
+        Pending *p = NULL;
         (void)pending_new(ctx, PENDING_OPEN, s, &p); /* room was checked above */
         return 1;
 }
@@ -1025,7 +1030,7 @@ static int cmd_session_recv(CommandContext *ctx) {
                 return -1;
         int r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
         if (r == -EBADMSG || timeout_ms < 0 || timeout_ms > SESSION_RECV_TIMEOUT_MAX_MS)
-                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %d", SESSION_RECV_TIMEOUT_MAX_MS);
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %ld", SESSION_RECV_TIMEOUT_MAX_MS);
         r = control_arg_int(ctx->req->args, "bytes", &bytes);
         size_t max = MIN(s->conn->server->cfg.buffer_size, (size_t)SESSION_RECV_MAX);
         if (r == -EBADMSG || bytes < 0 || (uint64_t)bytes > max)
@@ -1625,21 +1630,24 @@ static int mkdir_parents(const char *path) {
 
 int control_open(Manager *m, const char *configured) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char **names = NULL;
         int r;
 
-        m->control_fd = -1;
         /* Socket activation: a stream socket named "control" from tcpedud.socket. */
-        int n = sd_listen_fds_with_names(false, &names);
-        for (int i = 0; i < n; i++) {
-                if (names && strcmp(names[i], "control") == 0 && m->control_fd < 0)
-                        m->control_fd = SD_LISTEN_FDS_START + i;
-                free(names ? names[i] : NULL);
-        }
-        free(names);
-
-        if (m->control_fd < 0) {
-                r = control_socket_path(configured, m->control_path, sizeof(m->control_path));
+        r = manager_take_passed_control(m);
+        m->control_fd = r >= 0 ? r : -1;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == -ENOENT) {
+                /* Under systemd with RuntimeDirectory= (tcpedud.service) and not as root: there,
+                 * mode 0660, so that only the daemon's group can connect, as through tcpedud.socket. */
+                const char *rtdir = getenv("RUNTIME_DIRECTORY");
+                bool in_rtdir = (!configured || !configured[0]) && geteuid() != 0 && rtdir && rtdir[0] == '/';
+                if (in_rtdir) {
+                        size_t n = strcspn(rtdir, ":"); /* several directories are separated by ':' */
+                        r = snprintf(m->control_path, sizeof(m->control_path), "%.*s/control.sock", (int)n, rtdir);
+                        r = r < (int)sizeof(m->control_path) ? 0 : -ENAMETOOLONG;
+                } else
+                        r = control_socket_path(configured, m->control_path, sizeof(m->control_path));
                 if (r < 0) {
                         log_msg(m, LOG_WARNING, NULL, "no control socket: %s",
                                 r == -ENXIO ? "XDG_RUNTIME_DIR is not set" : "path too long for a Unix socket");
@@ -1664,7 +1672,7 @@ int control_open(Manager *m, const char *configured) {
                 if (fd < 0)
                         return negative_errno();
                 /* Anyone who can reach the socket may read; SO_PEERCRED decides who may change things. */
-                mode_t old = umask(0111);
+                mode_t old = umask(in_rtdir ? 0117 : 0111);
                 r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
                 umask(old);
                 if (r < 0 || listen(fd, 64) < 0) {
@@ -1690,7 +1698,11 @@ void control_close(Manager *m) {
         }
         m->control_reap = sd_event_source_disable_unref(m->control_reap);
         m->control_source = sd_event_source_disable_unref(m->control_source);
-        m->control_fd = safe_close(m->control_fd);
-        if (m->control_unlink)
+        if (m->control_unlink) {
+                m->control_fd = safe_close(m->control_fd);
                 (void)unlink(m->control_path);
+        } else if (m->control_fd >= 0) {
+                manager_release_passed(m, m->control_fd); /* systemd's: closed with the others */
+                m->control_fd = -1;
+        }
 }

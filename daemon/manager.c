@@ -131,6 +131,101 @@ static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdat
         return 0;
 }
 
+/* ---- sockets passed by systemd ---- */
+
+/* Read once, at start: systemd passes the sockets of the .socket units that name this service,
+ * each with its FileDescriptorName= ("control" for the control socket, a server's name for a
+ * listener). LISTEN_FDS and friends are removed from the environment, so nothing started later
+ * takes them for its own. */
+static int passed_fds_collect(Manager *m) {
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(true, &names);
+        if (n <= 0)
+                return n;
+        m->passed = calloc((size_t)n, sizeof(PassedFd));
+        for (int i = 0; i < n; i++) {
+                char *name = names ? names[i] : NULL;
+                if (m->passed) {
+                        m->passed[i] = (PassedFd){ .fd = SD_LISTEN_FDS_START + i, .name = name ? name : strdup("unknown") };
+                        if (!m->passed[i].name) {
+                                safe_close(m->passed[i].fd);
+                                m->passed[i].fd = -1;
+                        }
+                } else {
+                        safe_close(SD_LISTEN_FDS_START + i);
+                        free(name);
+                }
+        }
+        free(names);
+        if (!m->passed)
+                return -ENOMEM;
+        m->n_passed = (size_t)n;
+        return n;
+}
+
+int manager_take_passed_control(Manager *m) {
+        for (size_t i = 0; i < m->n_passed; i++) {
+                PassedFd *p = &m->passed[i];
+                if (p->fd < 0 || p->taken || strcmp(p->name, "control") != 0 || sd_is_socket(p->fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
+                        continue;
+                if (fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK) < 0)
+                        return negative_errno();
+                p->taken = true;
+                return p->fd;
+        }
+        return -ENOENT;
+}
+
+int manager_take_passed_listener(Manager *m, const char *server, const struct sockaddr *addr, SockaddrUnion *ret_bound) {
+        for (size_t i = 0; i < m->n_passed; i++) {
+                PassedFd *p = &m->passed[i];
+                SockaddrUnion bound;
+                socklen_t len = sizeof(bound);
+
+                if (p->fd < 0 || p->taken || strcmp(p->name, server) != 0 || sd_is_socket(p->fd, addr->sa_family, SOCK_STREAM, 1) <= 0)
+                        continue;
+                if (getsockname(p->fd, &bound.sa, &len) < 0 || !sockaddr_ip_equal(&bound.sa, addr) ||
+                    (sockaddr_port(addr) != 0 && sockaddr_port(addr) != sockaddr_port(&bound.sa)))
+                        continue;
+                if (fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK) < 0)
+                        return negative_errno();
+                p->taken = true;
+                *ret_bound = bound;
+                return p->fd;
+        }
+        return -ENOENT;
+}
+
+void manager_release_passed(Manager *m, int fd) {
+        for (size_t i = 0; i < m->n_passed; i++)
+                if (m->passed[i].fd == fd)
+                        m->passed[i].taken = false;
+}
+
+/* A passed socket no server took is kept for a later reload; say so once, at start. */
+static void passed_fds_report_unused(Manager *m) {
+        for (size_t i = 0; i < m->n_passed; i++) {
+                PassedFd *p = &m->passed[i];
+                SockaddrUnion a;
+                socklen_t len = sizeof(a);
+                char addr[SOCKADDR_STR_MAX] = "?";
+
+                if (p->fd < 0 || p->taken)
+                        continue;
+                if (getsockname(p->fd, &a.sa, &len) == 0 && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6))
+                        sockaddr_format(&a.sa, addr, sizeof(addr));
+                if (strcmp(p->name, "control") == 0)
+                        log_msg(m, LOG_WARNING, NULL,
+                                "socket passed by systemd as FileDescriptorName=control is not used: the control socket is one "
+                                "listening Unix stream socket");
+                else
+                        log_msg(m, LOG_WARNING, NULL,
+                                "socket passed by systemd as FileDescriptorName=%s (%s) is not used: no [server %s] listens on "
+                                "that address; it stays open for a reload",
+                                p->name, addr, p->name);
+        }
+}
+
 /* ---- applying a config: prepare everything that can fail, then commit ---- */
 
 typedef struct Plan {
@@ -431,6 +526,11 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         r = journal_new(target, &m->journal);
         if (r < 0)
                 goto fail;
+        r = passed_fds_collect(m);
+        if (r == -ENOMEM)
+                goto fail;
+        if (r < 0)
+                log_msg(m, LOG_WARNING, NULL, "ignoring the sockets passed by systemd: %s", strerror(-r));
         r = sd_event_default(&m->event);
         if (r < 0)
                 goto fail;
@@ -499,6 +599,7 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
         }
         log_msg(m, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->config->main_path,
                 m->n_servers);
+        passed_fds_report_unused(m);
         manager_update_status(m);
         (void)sd_notify(false, "READY=1");
         return 0;
@@ -539,6 +640,11 @@ Manager *manager_free(Manager *m) {
         safe_close(m->epoll_fd);
         safe_close(m->diag_fd);
         safe_close(m->spare_fd);
+        for (size_t i = 0; i < m->n_passed; i++) {
+                safe_close(m->passed[i].fd);
+                free(m->passed[i].name);
+        }
+        free(m->passed);
         sd_event_unref(m->event);
         journal_free(m->journal);
         config_free(m->config);

@@ -48,7 +48,10 @@ static void listener_free(Listener *l) {
         if (!l)
                 return;
         sd_event_source_disable_unref(l->source);
-        safe_close(l->fd);
+        if (l->passed)
+                manager_release_passed(l->server->manager, l->fd); /* systemd's: it stays open and listening */
+        else
+                safe_close(l->fd);
         free(l);
 }
 
@@ -106,8 +109,16 @@ void listener_close(Listener *l, const char *reason) {
         Manager *m = l->server->manager;
         SockaddrUnion none = {};
         SockDiagResult d;
+        char addr[SOCKADDR_STR_MAX];
 
         l->source = sd_event_source_disable_unref(l->source);
+        if (l->passed) {
+                /* No LISTEN -> CLOSED: systemd holds the socket and the kernel keeps it listening. */
+                log_msg(m, LOG_INFO, NULL, "server %s: stopped accepting on %s (%s); systemd keeps the socket listening",
+                        l->server->cfg.name, sockaddr_format(&l->bound.sa, addr, sizeof(addr)), reason);
+                listener_free(l);
+                return;
+        }
         l->fd = safe_close(l->fd);
         none.sa.sa_family = l->bound.sa.sa_family;
         /* A lookup with no remote end finds the listener on that address if the kernel still has one. */
@@ -314,6 +325,20 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
                 memset(&id, 0, sizeof(id));
         id_format(id.bytes, l->id);
 
+        /* A socket systemd bound for this server ([server NAME] = FileDescriptorName=) is used as it
+         * is, with this server's backlog; otherwise the daemon binds its own. */
+        l->fd = manager_take_passed_listener(s->manager, s->cfg.name, sa, &l->bound);
+        if (l->fd >= 0) {
+                l->passed = true;
+                (void)listen(l->fd, (int)s->cfg.backlog);
+                *ret = l;
+                return 0;
+        }
+        if (l->fd != -ENOENT) {
+                r = l->fd;
+                l->fd = -1;
+                goto fail;
+        }
         l->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (l->fd < 0) {
                 r = negative_errno();
@@ -389,9 +414,15 @@ int server_start(Server *s, Listener **prepared, bool announce) {
                                 server_stop(s, "cannot watch its listeners");
                                 return r;
                         }
+                        char a[SOCKADDR_STR_MAX];
                         int k = tcp_kernel_state(l->fd);
-                        log_listener(l, TCP_STATE_CLOSED, TCP_STATE_LISTEN, k == 10 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
-                                     "tcp_info", "listen()");
+                        if (l->passed)
+                                /* systemd called listen() before we ran: no transition of ours to log. */
+                                log_msg(m, LOG_INFO, NULL, "server %s: accepting on %s, a socket passed by systemd", s->cfg.name,
+                                        sockaddr_format(&l->bound.sa, a, sizeof(a)));
+                        else
+                                log_listener(l, TCP_STATE_CLOSED, TCP_STATE_LISTEN, k == 10 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED,
+                                             k, "tcp_info", "listen()");
                 }
                 char a[SOCKADDR_STR_MAX];
                 off += (size_t)snprintf(addrs + off, sizeof(addrs) - MIN(off, sizeof(addrs)), "%s%s", i ? ", " : "",

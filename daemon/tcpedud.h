@@ -184,6 +184,7 @@ struct Listener {
         char spec[SOCKADDR_STR_MAX]; /* as configured, to match listeners across reloads */
         char id[ID_STR_LEN + 1];
         bool port_zero; /* configured with port 0: only its own server may take it over */
+        bool passed; /* passed by systemd: never closed, handed back to m->passed when let go */
         sd_event_source *source;
 };
 
@@ -371,6 +372,15 @@ void control_watch_detach(Session *s);
 
 /* ---- manager.c: the one context ---- */
 
+/* A socket systemd passed at start (socket activation), with its FileDescriptorName=. systemd
+ * keeps a copy of each, so tcpedud never closes one while it runs: a listener it stops using goes
+ * back to this pool, still listening in the kernel, and a later reload may take it again. */
+typedef struct PassedFd {
+        int fd;
+        char *name;
+        bool taken; /* in use: the control socket, or a Listener with passed set */
+} PassedFd;
+
 typedef struct Manager {
         sd_event *event;
         Config *config;
@@ -397,6 +407,9 @@ typedef struct Manager {
         sd_event_source *accept_resume_timer;
         sd_event_source *status_timer;
         uint8_t read_buf[READ_CHUNK];
+
+        PassedFd *passed; /* read once, when the daemon starts */
+        size_t n_passed;
 
         int control_fd;
         bool control_unlink; /* we created the socket file (not systemd) */
@@ -431,3 +444,10 @@ bool manager_wants_events(Manager *m);
 void manager_emit(Manager *m, const LogEntry *e, bool to_journal);
 void manager_schedule_gc(Manager *m);
 uint64_t now_usec(Manager *m, clockid_t clock);
+/* Take the passed AF_UNIX stream socket named "control"; -ENOENT if there is none. */
+int manager_take_passed_control(Manager *m);
+/* Take a passed TCP listening socket named after the server and bound to addr (any port when addr's
+ * is 0); returns its fd, made non-blocking, and its address, or -ENOENT. */
+int manager_take_passed_listener(Manager *m, const char *server, const struct sockaddr *addr, SockaddrUnion *ret_bound);
+/* A taken socket is let go: back to the pool, open and listening. */
+void manager_release_passed(Manager *m, int fd);
