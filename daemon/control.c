@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -269,12 +270,23 @@ static struct json_object *server_to_json(const Server *s, bool detailed) {
         return o;
 }
 
+/* A list asks the kernel about at most this many closed connections (one netlink round trip
+ * each, on the event loop): the rest get no kernel_state, and `conn ID` asks for any one. */
+#define LIST_DIAG_MAX 256
+static unsigned list_diag_budget = UINT_MAX;
+
 static int conn_kernel_state(Manager *m, const Conn *c, const char **ret_via) {
         if (c->fd >= 0) {
                 *ret_via = "tcp_info";
                 return tcp_kernel_state(c->fd);
         }
         SockDiagResult d;
+        if (list_diag_budget == 0) {
+                *ret_via = "not asked (more than 256 closed connections in one list; see conn ID)";
+                return -EAGAIN;
+        }
+        if (list_diag_budget != UINT_MAX)
+                list_diag_budget--;
         *ret_via = "sock_diag";
         return sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d) < 0 ? -ENOENT : d.state;
 }
@@ -509,7 +521,16 @@ static int cmd_restart(CommandContext *ctx) {
         return 0;
 }
 
+static int cmd_connections_list(CommandContext *ctx);
+
 static int cmd_connections(CommandContext *ctx) {
+        list_diag_budget = LIST_DIAG_MAX;
+        int r = cmd_connections_list(ctx);
+        list_diag_budget = UINT_MAX;
+        return r;
+}
+
+static int cmd_connections_list(CommandContext *ctx) {
         Manager *m = ctx->client->manager;
         Server *filter = find_server_arg(ctx, false);
         if (!filter && ctx->message[0])
@@ -637,8 +658,13 @@ static int cmd_chat_say(CommandContext *ctx) {
                 return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "server '%s' is of type %s, not chat", s->cfg.name, s->vt->name);
         if (!s->running)
                 return fail(ctx, CONTROL_ERROR_CONFLICT, "server '%s' is not running", s->cfg.name);
-        if (!*text || strlen(text) > s->cfg.max_message || strpbrk(text, "\r\n"))
-                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"text\" must be one line of 1 to %u bytes", s->cfg.max_message);
+        bool control_char = false;
+        for (const char *p = text; *p; p++)
+                control_char |= (unsigned char)*p < 0x20 || *p == 0x7f;
+        /* Line-mode members read it on a terminal: no escape sequences, no line breaks. */
+        if (!*text || strlen(text) > s->cfg.max_message || control_char)
+                return fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"text\" must be one line of 1 to %u bytes without control characters",
+                            s->cfg.max_message);
         r = chat_say(s, text);
         if (r < 0)
                 return fail(ctx, CONTROL_ERROR_INTERNAL, "cannot post: %s", strerror(-r));
@@ -875,7 +901,16 @@ static int cmd_session_open(CommandContext *ctx) {
         return 1;
 }
 
+static int cmd_sessions_list(CommandContext *ctx);
+
 static int cmd_sessions(CommandContext *ctx) {
+        list_diag_budget = LIST_DIAG_MAX;
+        int r = cmd_sessions_list(ctx);
+        list_diag_budget = UINT_MAX;
+        return r;
+}
+
+static int cmd_sessions_list(CommandContext *ctx) {
         Manager *m = ctx->client->manager;
         struct json_object *arr = json_object_new_array(), *o = json_object_new_object();
         FOREACH_LIST(m, i, head) {
