@@ -29,6 +29,7 @@
 #define HALF_CLOSE_DEFAULT_SEC 300 /* bound on a half-close when idle_timeout is 0 */
 #define EXIT_CONFIG 78 /* EX_CONFIG from sysexits.h */
 #define EXIT_USAGE 64 /* EX_USAGE */
+#define NOTIFY_QUEUE_MAX 32 /* sd_notify messages waiting for a receiver that does not read */
 
 typedef struct Manager Manager;
 typedef struct Server Server;
@@ -428,6 +429,11 @@ typedef struct Manager {
         uint64_t transitions, reloads, reload_failures, lingering_untracked;
         uint64_t rng[2]; /* xorshift128+ state for the enhanced server's random command */
         char last_status[256];
+        int notify_fd; /* NOTIFY_SOCKET, connected at start; -1 without one */
+        sd_event_source *notify_source; /* enabled while notifications wait for room */
+        char *notify_queue[NOTIFY_QUEUE_MAX];
+        size_t n_notify;
+        uint64_t notify_dropped;
 } Manager;
 
 int manager_new(const char *config_path, Config *config, LogTarget target, Manager **ret);
@@ -438,6 +444,9 @@ int manager_run(Manager *m);
 /* Parse, validate and apply a new config; on any error nothing changes. */
 int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary_size);
 void manager_update_status(Manager *m);
+/* sd_notify() that never blocks: what the receiver has no room for waits, in order, and goes out
+ * when it reads again (a STATUS= line replaces one still waiting). */
+void manager_notify(Manager *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void manager_conn_gone(Manager *m);
 /* Per-connection events are built when the journal wants them (log_transitions=all) or a monitor listens. */
 bool manager_wants_events(Manager *m);
