@@ -425,6 +425,10 @@ static int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "started_usec", json_object_new_int64((int64_t)m->start_usec));
         json_object_object_add(o, "uptime_usec", json_object_new_int64((int64_t)(now_usec(m, CLOCK_REALTIME) - m->start_usec)));
         json_object_object_add(o, "config_file", json_object_new_string(m->config->main_path));
+        json_object_object_add(o, "user", json_object_new_string(m->user_name));
+        json_object_object_add(o, "uid", json_object_new_int64((int64_t)geteuid()));
+        json_object_object_add(o, "group", json_object_new_string(m->group_name));
+        json_object_object_add(o, "gid", json_object_new_int64((int64_t)getegid()));
         for (size_t i = 0; i < m->n_servers; i++)
                 json_object_array_add(servers, server_to_json(m->servers[i], false));
         json_object_object_add(o, "servers", servers);
@@ -1614,18 +1618,21 @@ void control_broadcast(Manager *m, const LogEntry *e) {
         json_object_put(ev);
 }
 
+/* Returns 1 if it created the directory the socket goes in, 0 if that existed. */
 static int mkdir_parents(const char *path) {
         char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        int created = 0;
         snprintf(buf, sizeof(buf), "%s", path);
         for (char *p = buf + 1; *p; p++) {
                 if (*p != '/')
                         continue;
                 *p = 0;
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                created = mkdir(buf, 0755) == 0;
+                if (!created && errno != EEXIST)
                         return negative_errno();
                 *p = '/';
         }
-        return 0;
+        return created;
 }
 
 int control_open(Manager *m, const char *configured) {
@@ -1656,7 +1663,7 @@ int control_open(Manager *m, const char *configured) {
                 if (strlen(m->control_path) >= sizeof(sa.sun_path))
                         return -ENAMETOOLONG;
                 memcpy(sa.sun_path, m->control_path, strlen(m->control_path) + 1);
-                (void)mkdir_parents(m->control_path);
+                m->control_dir_created = mkdir_parents(m->control_path) > 0;
 
                 int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0)

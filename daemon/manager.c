@@ -471,6 +471,10 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
         if (strcmp(m->config->daemon.control_socket, nc->daemon.control_socket) != 0 && m->config->n_files > 0)
                 log_msg(m, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
                         nc->daemon.control_socket);
+        if ((strcmp(m->config->daemon.user, nc->daemon.user) != 0 || strcmp(m->config->daemon.group, nc->daemon.group) != 0) &&
+            m->config->n_files > 0)
+                log_msg(m, LOG_WARNING, NULL, "user or group changed to '%s'/'%s': takes effect when tcpedud restarts", nc->daemon.user,
+                        nc->daemon.group);
         session_server_configure(m, &nc->daemon);
         m->admin_gid_valid = false;
         if (nc->daemon.admin_group[0]) {
@@ -510,7 +514,7 @@ int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary
 
         manager_notify(m, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, now_usec(m, CLOCK_MONOTONIC));
         r = config_load(m->config_path, &nc, errs);
-        if (r >= 0 && plugins_validate(nc, errs) < 0) {
+        if (r >= 0 && (privileges_validate(nc, errs) < 0 || plugins_validate(nc, errs) < 0)) {
                 nc = config_free(nc);
                 r = -EINVAL;
         }
@@ -685,6 +689,10 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
                 config_free(config);
                 return r;
         }
+        /* Listeners and the control socket are open: root is not needed any more. */
+        r = privileges_drop(m, error, error_size);
+        if (r < 0)
+                return r;
         log_msg(m, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->config->main_path,
                 m->n_servers);
         passed_fds_report_unused(m);

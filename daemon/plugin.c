@@ -28,11 +28,13 @@ static int check_owner(const char *path, char *error, size_t size) {
                 snprintf(error, size, "handler '%s': not a regular file", path);
                 return -EINVAL;
         }
-        if (geteuid() != 0)
+        /* A daemon that started as root and switched to its own user is held to the same rule: a
+         * plug-in its user could replace would give that user the daemon's sockets. */
+        if (geteuid() != 0 && !privileges_dropped())
                 return 0;
         if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-                snprintf(error, size,
-                         "handler '%s': refusing a plug-in that is not owned by root or is writable by others while running as root", path);
+                snprintf(error, size, "handler '%s': refusing a plug-in that is not owned by root or is writable by others while %s", path,
+                         geteuid() == 0 ? "running as root" : "started as root");
                 return -EPERM;
         }
         snprintf(dir, sizeof(dir), "%s", path);

@@ -371,6 +371,17 @@ void control_session_event(Manager *m, Session *s, SessionEvent ev);
 void control_watch_attach(ControlClient *cc, Session *s);
 void control_watch_detach(Session *s);
 
+/* ---- privileges.c: started as root, run as [daemon] user and group ---- */
+
+/* Check [daemon] user and group: errors as FILE:LINE: message (tcpedud -t, start, reload). */
+int privileges_validate(const Config *c, ConfigErrors *errs);
+/* Started as root: switch to the configured user and group (setgroups, setgid, setuid), keeping no
+ * capability. Called once the listeners and the control socket are open. Not root: nothing to do.
+ * -errno with *error set if the switch failed: the daemon must not go on. */
+int privileges_drop(Manager *m, char *error, size_t error_size);
+/* True once the daemon has given up root: plug-ins are held to the rules for root. */
+bool privileges_dropped(void);
+
 /* ---- manager.c: the one context ---- */
 
 /* A socket systemd passed at start (socket activation), with its FileDescriptorName=. systemd
@@ -414,6 +425,7 @@ typedef struct Manager {
 
         int control_fd;
         bool control_unlink; /* we created the socket file (not systemd) */
+        bool control_dir_created; /* and its directory */
         char control_path[108];
         sd_event_source *control_source;
         sd_event_source *control_reap; /* frees control clients dropped during a walk over them */
@@ -422,6 +434,7 @@ typedef struct Manager {
         uint64_t control_dropped; /* control clients cut off at a limit */
         gid_t admin_gid; /* admin_group, resolved when the config is applied */
         bool admin_gid_valid;
+        char user_name[64], group_name[64]; /* who the daemon runs as, resolved at start (status) */
 
         bool stopping;
         int exit_code;
