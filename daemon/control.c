@@ -3,6 +3,7 @@
  * table. Every client has bounded input (one request line), bounded output (replies and monitor
  * events) and a bounded number of requests handled per wakeup, so none can stall the loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1513,6 +1514,41 @@ static bool peer_is_admin(Manager *m, int fd, const struct ucred *cred) {
         return false;
 }
 
+/* Out of fds with clients waiting: the listening socket stays readable, and returning would call
+ * us again at once (a busy loop) while the client waits for a greeting that never comes. The spare
+ * fd lets one client in to be told, and is taken again; without it, accepting pauses for 100 ms.
+ * Logged at most once a second, with a count. Returns true if a client was told. */
+static bool control_out_of_fds(Manager *m, int fd) {
+        int err = errno;
+        bool told = false;
+        if (m->spare_fd >= 0) {
+                m->spare_fd = safe_close(m->spare_fd);
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd >= 0) {
+                        char *line = control_reply_error(-1, CONTROL_ERROR_LIMIT, "the daemon is out of file descriptors", NULL);
+                        if (line)
+                                (void)send(cfd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+                        free(line);
+                        safe_close(cfd);
+                        m->control_dropped++;
+                        m->control_fd_refused++;
+                        told = true;
+                }
+                m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        uint64_t now = now_usec(m, CLOCK_MONOTONIC);
+        if (now >= m->control_fd_logged_usec + USEC_PER_SEC) {
+                log_msg(m, LOG_WARNING, MID_LIMIT,
+                        "control socket: cannot accept: %s (%" PRIu64 " control clients refused since the last report)", strerror(err),
+                        m->control_fd_refused - m->control_fd_refused_logged);
+                m->control_fd_logged_usec = now;
+                m->control_fd_refused_logged = m->control_fd_refused;
+        }
+        if (!told)
+                accept_pause(m);
+        return told;
+}
+
 static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         (void)s;
@@ -1521,8 +1557,8 @@ static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void 
         for (int i = 0; i < 16; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno == EMFILE || errno == ENFILE)
-                                log_msg(m, LOG_WARNING, MID_LIMIT, "control socket: cannot accept: %s", strerror(errno));
+                        if ((errno == EMFILE || errno == ENFILE) && control_out_of_fds(m, fd))
+                                continue;
                         return 0;
                 }
                 if (m->n_control_clients >= CONTROL_CLIENTS_MAX) {

@@ -235,6 +235,8 @@ void server_ip_release(Server *s, const struct sockaddr *peer);
 bool server_ip_counting(const Server *s);
 const char *refuse_reason_to_string(RefuseReason r);
 int listener_accept_resume(Manager *m);
+/* Out of fds and no spare: stop accepting (servers and the control socket) for 100 ms. */
+void accept_pause(Manager *m);
 
 /* ---- conn.c: one connection, its I/O and its close paths ---- */
 
@@ -432,6 +434,8 @@ typedef struct Manager {
         ListNode control_clients;
         unsigned n_control_clients, n_monitors, n_watchers;
         uint64_t control_dropped; /* control clients cut off at a limit */
+        uint64_t control_fd_refused, control_fd_refused_logged; /* refused for want of an fd; how many were logged */
+        uint64_t control_fd_logged_usec;
         gid_t admin_gid; /* admin_group, resolved when the config is applied */
         bool admin_gid_valid;
         char user_name[64], group_name[64]; /* who the daemon runs as, resolved at start (status) */
