@@ -441,6 +441,7 @@ static int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "log_transitions", json_object_new_string(log_transitions_to_string(m->log_transitions)));
         json_object_object_add(o, "log_level", json_object_new_string(log_level_to_string(m->log_level)));
         json_object_object_add(log, "target", json_object_new_string(js.to_stderr ? "stderr" : "journal"));
+        json_object_object_add(log, "submitted", json_object_new_int64((int64_t)js.submitted));
         json_object_object_add(log, "written", json_object_new_int64((int64_t)js.written));
         json_object_object_add(log, "dropped", json_object_new_int64((int64_t)(js.dropped_full + js.dropped_failed)));
         json_object_object_add(log, "dropped_queue_full", json_object_new_int64((int64_t)js.dropped_full));
