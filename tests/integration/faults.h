@@ -9,12 +9,18 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -224,5 +230,96 @@ FHELPER bool private_netns(unsigned max_buffer) {
                         return false;
                 }
         }
+        return true;
+}
+
+/* ---- a journald of the test's own ---- */
+
+#define JOURNALD_BIN "/lib/systemd/systemd-journald"
+#define JOURNAL_DIR "/run/systemd/journal"
+
+static pid_t journald_pid = -1;
+
+/* Give this process a mount namespace of its own in which /run/systemd/journal, /run/log/journal
+ * and /var/log/journal are empty tmpfs mounts, and journald.conf turns rate limiting off: a journald
+ * started there (journald_start) serves this program's daemons and journalctl alone, and the test
+ * may stop it, kill it and start another without touching the journald other tests share (whose
+ * rate limit, 10,000 entries in 30 s per service, a load test would also exceed). Needs root. */
+FHELPER bool private_journal_mounts(void) {
+        static const char *const dirs[] = { JOURNAL_DIR, "/run/log/journal", "/var/log/journal" };
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                printf("\n    cannot make a mount namespace (%s)\n", strerror(errno));
+                return false;
+        }
+        for (size_t i = 0; i < 3; i++) {
+                if (i < 2)
+                        (void)mkdir(dirs[i], 0755); /* /run/systemd exists wherever journald can run */
+                if (access(dirs[i], F_OK) == 0 && mount("tmpfs", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=512m") < 0) {
+                        printf("\n    cannot mount a tmpfs on %s (%s)\n", dirs[i], strerror(errno));
+                        return false;
+                }
+        }
+        const char *conf = JOURNAL_DIR "/test-journald.conf";
+        int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        const char *text = "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRuntimeMaxUse=400M\nReadKMsg=no\n"
+                           "ForwardToSyslog=no\nForwardToWall=no\n";
+        bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        if (fd >= 0)
+                close(fd);
+        if (!ok || mount(conf, "/etc/systemd/journald.conf", NULL, MS_BIND, NULL) < 0) {
+                printf("\n    cannot put a journald.conf in place (%s)\n", strerror(errno));
+                return false;
+        }
+        return true;
+}
+
+/* Start journald in the namespace and wait for its socket (5 s). */
+FHELPER bool journald_start(void) {
+        static const char *const stale[] = { JOURNAL_DIR "/socket", JOURNAL_DIR "/stdout", JOURNAL_DIR "/dev-log", JOURNAL_DIR "/syslog" };
+        for (size_t i = 0; i < 4; i++)
+                (void)unlink(stale[i]);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+                (void)setsid();
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int null_fd = open("/dev/null", O_RDWR);
+                if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(null_fd, 2) < 0)
+                        _exit(126);
+                (void)syscall(SYS_close_range, 3U, ~0U, 0U);
+                execl(JOURNALD_BIN, JOURNALD_BIN, (char *)NULL);
+                _exit(127);
+        }
+        if (pid < 0)
+                return false;
+        journald_pid = pid;
+        for (int i = 0; i < 100; i++) {
+                if (access(JOURNAL_DIR "/socket", F_OK) == 0)
+                        return true;
+                (void)poll(NULL, 0, 50);
+        }
+        printf("\n    the test's journald made no socket within 5 s\n");
+        return false;
+}
+
+/* Kill it (a stopped one too) and reap it. */
+FHELPER void journald_kill(void) {
+        if (journald_pid <= 0)
+                return;
+        (void)kill(journald_pid, SIGKILL);
+        (void)kill(journald_pid, SIGCONT);
+        (void)waitpid(journald_pid, NULL, 0);
+        journald_pid = -1;
+}
+
+static void journald_kill_at_exit(void) {
+        journald_kill();
+}
+
+/* Both: a private journald for this whole program; false (and why) if not root or it failed. */
+FHELPER bool private_journald(void) {
+        if (geteuid() != 0 || !private_journal_mounts() || !journald_start())
+                return false;
+        atexit(journald_kill_at_exit);
         return true;
 }

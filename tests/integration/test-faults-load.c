@@ -560,6 +560,9 @@ int main(void) {
         own_netns = geteuid() == 0 && private_netns(KERNEL_BUFFER_MAX);
         if (!own_netns)
                 printf("not root or no namespace: the memory test is skipped, the others run in the host's network namespace\n");
+        /* thousands of entries in a few seconds: a journald of its own, without a rate limit */
+        if (!private_journald())
+                printf("no journald of its own: the shared one is used\n");
         static CU_TestInfo tests[] = {
                 { "300 connections trickle a line: cut at line_timeout, the others served", test_slow_partial },
                 { "RLIMIT_NOFILE = 64, 200 clients: no spin, refusals counted, fds come back", test_fd_exhaustion },
