@@ -284,5 +284,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (unsigned i = 0; i < 100 && plug->n_conns > 0; i++)
                 fuzz_daemon_pump(100);
         FUZZ_CHECK(plug->n_conns == 0);
+        /* as fuzz-control does: no TIME_WAIT watch piles up from one input to the next */
+        ListNode *n, *tmp;
+        list_foreach_safe (n, tmp, &fuzz_daemon.manager->lingering)
+                conn_forget(list_entry(n, Conn, node), "fuzz input done");
         return 0;
 }

@@ -5,7 +5,7 @@
 # $TCPEDU_FUZZ_BUILD_DIR), unless TCPEDU_FUZZ_NO_BUILD=1 (ctest: the binary is already built).
 # Runs it for SECONDS on a fresh copy of tests/fuzz/corpus/TARGET/ with ASan and UBSan, at most 10 s
 # per input and 2 GiB of memory, and prints libFuzzer's final figures:
-#   TARGET: SECONDS s, EXECS execs, EXEC/S exec/s, corpus UNITS inputs (SIZE), cov COV, ft FT
+#   TARGET: SECONDS s, EXECS execs, EXEC/S exec/s, corpus UNITS inputs (SIZE), cov COV, ft FT, peak RSS MB
 # and the same as a Markdown table row for docs/RELIABILITY.md. The repository's corpus is left
 # as it is, unless --update-corpus: then what the run found that adds coverage is merged into it
 # (libFuzzer -merge=1). A crash, leak or timeout: the input is kept in
@@ -42,10 +42,15 @@ corpus=$src/corpus/$target
 [ -d "$corpus" ] || { echo "$0: no target '$target' (no $corpus)" >&2; exit 64; }
 
 if [ "${TCPEDU_FUZZ_NO_BUILD:-0}" != 1 ]; then
+        # two runs started together must not build in the same directory at once
+        mkdir -p "$build"
+        exec 9>"$build/.fuzz-build.lock"
+        flock 9
         if [ ! -f "$build/CMakeCache.txt" ]; then
                 CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPEDU_FUZZ=ON >/dev/null
         fi
         cmake --build "$build" -j"$(nproc)" --target "fuzz-$target" >/dev/null
+        exec 9>&-
 fi
 binary=$build/tests/fuzz/fuzz-$target
 [ -x "$binary" ] || { echo "$0: $binary is not built" >&2; exit 1; }
@@ -80,6 +85,7 @@ done_line=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$work/
 field() { sed -nE "s/.*[[:space:]]$1: ([^ ]+).*/\1/p" <<<"$done_line"; }
 execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$work/log")
 rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+)/\1/p' "$work/log")
+rss=$(sed -nE 's/^stat::peak_rss_mb: *([0-9]+)/\1/p' "$work/log")
 cov=$(field cov)
 ft=$(field ft)
 corp=$(field corp)
@@ -95,8 +101,8 @@ if [ $status -ne 0 ]; then
         echo "fuzz-$target: FAILED (exit $status); the input is in $artifacts/"
         exit $status
 fi
-echo "fuzz-$target: $seconds s, ${execs:-?} execs, ${rate:-?} exec/s, corpus ${units:-?} inputs (${size:-?}), cov ${cov:-?}, ft ${ft:-?}"
-echo "| $target | $seconds | ${rate:-?} | ${execs:-?} | ${units:-?} (${size:-?}) | ${cov:-?} | ${ft:-?} |"
+echo "fuzz-$target: $seconds s, ${execs:-?} execs, ${rate:-?} exec/s, corpus ${units:-?} inputs (${size:-?}), cov ${cov:-?}, ft ${ft:-?}, peak RSS ${rss:-?} MB"
+echo "| $target | $seconds | ${rate:-?} | ${execs:-?} | ${units:-?} (${size:-?}) | ${cov:-?} | ${ft:-?} | ${rss:-?} |"
 
 if [ $update = 1 ]; then
         before=$(ls "$corpus" | wc -l)
