@@ -195,6 +195,20 @@ FHELPER int wait_fd_count(Daemon *d, int want, int timeout_ms) {
         return n;
 }
 
+/* The daemon's fd count once it has settled (a connection that just closed may still hold one for a
+ * moment): the same count twice, 200 ms apart. */
+FHELPER int settled_fd_count(Daemon *d) {
+        int n = daemon_fd_count(d);
+        for (int i = 0; i < 25; i++) {
+                (void)poll(NULL, 0, 200);
+                int k = daemon_fd_count(d);
+                if (k == n)
+                        break;
+                n = k;
+        }
+        return n;
+}
+
 /* ---- a network namespace of the test's own ---- */
 
 /* Move this process (and what it starts later) into a new network namespace with its loopback up,
