@@ -72,7 +72,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # reachable from the harness and anything that is not is a leak.
 defaults=()
 case $target in
-control | plugin-api) defaults=(-detect_leaks=0) ;;
+control | plugin-api | servers) defaults=(-detect_leaks=0) ;;
 esac
 
 echo "fuzz-$target: $seconds s on a copy of $corpus ($(ls "$corpus" | wc -l) seed inputs)"
