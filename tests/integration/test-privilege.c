@@ -385,12 +385,52 @@ static void test_unknown_user(void) {
         EXPECT(strstr(r.err, tstr("%s:2: user 'no-such-user-tcpedu' does not exist", conf)) != NULL, "stderr: %s", r.err);
 }
 
+/* A daemon started by an ordinary user (nobody here, through setpriv) may load that user's own
+ * plug-ins and root's, never one that another user owns or that others may write. */
+static void test_plugins_unprivileged(void) {
+        if (!need_root("plug-ins of an unprivileged daemon") || access("/usr/bin/setpriv", X_OK) < 0)
+                return;
+        struct {
+                const char *what;
+                uid_t owner;
+                mode_t mode, dir_mode;
+                const char *error; /* NULL: accepted */
+        } cases[] = {
+                { "root's", 0, 0644, 0755, NULL },
+                { "its own", 65534, 0644, 0755, NULL },
+                { "another user's", 1, 0644, 0755, "refusing a plug-in that is not owned by root or uid 65534, or is writable by others" },
+                { "writable by others", 65534, 0666, 0755,
+                  "refusing a plug-in that is not owned by root or uid 65534, or is writable by others" },
+                { "in a directory others may write", 0, 0644, 0777, "is not owned by root or by this user or is writable by others" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *path = plugin_copy(cases[i].owner);
+                REQUIRE(chmod(path, cases[i].mode) == 0, "chmod: %m");
+                const char *dir = tstr("%.*s", (int)(strrchr(path, '/') - path), path);
+                REQUIRE(chmod(dir, cases[i].dir_mode) == 0, "chmod: %m");
+                const char *conf = tstr("%s/p.conf", dir);
+                REQUIRE_INT(write_file(conf, tstr("[server x]\ntype = enhanced\nlisten = 127.0.0.1:0\nhandler = %s\n", path)), 0);
+                const char *argv[] = {
+                        "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TCPEDUD_PATH, "-t", "-c", conf, NULL
+                };
+                RunResult r;
+                REQUIRE_INT(run_capture(argv, 10000, &r), 0);
+                if (!cases[i].error)
+                        EXPECT(r.exit_code == 0, "%s plug-in, daemon as nobody: exit %d: %s", cases[i].what, r.exit_code, r.err);
+                else
+                        EXPECT(r.exit_code == 78 && strstr(r.err, cases[i].error) &&
+                                       strstr(r.err, tstr("%s:4: handler '%s': ", conf, path)),
+                               "%s plug-in, daemon as nobody: exit %d: %s", cases[i].what, r.exit_code, r.err);
+        }
+}
+
 int main(void) {
         static CU_TestInfo tests[] = {
                 { "root: switch to nobody, echo, control socket, journal, sock_diag, reload", test_drop_to_nobody },
                 { "root: switch to a test user and group (useradd)", test_test_user_and_group },
                 { "root: the default user", test_default_user },
                 { "user or group that does not exist", test_unknown_user },
+                { "plug-ins of a daemon started by an ordinary user", test_plugins_unprivileged },
                 CU_TEST_INFO_NULL,
         };
         static CU_SuiteInfo suites[] = {
