@@ -241,9 +241,13 @@ int control_reply_parse(const char *line, size_t len, ControlReply *ret) {
                 return -EBADMSG;
         }
         ret->data = e;
-        ret->code =
-                json_object_object_get_ex(e, "code", &v) ? control_error_from_string(json_object_get_string(v)) : _CONTROL_ERROR_INVALID;
-        ret->message = json_object_object_get_ex(e, "message", &v) ? json_object_get_string(v) : "(no message)";
+        /* Only strings count: json_object_get_string() of a JSON null is NULL, and the ctl prints
+         * the message as it is. */
+        ret->code = json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string)
+                            ? control_error_from_string(json_object_get_string(v))
+                            : _CONTROL_ERROR_INVALID;
+        ret->message = json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                                                               : "(no message)";
         return 0;
 }
 

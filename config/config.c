@@ -69,6 +69,10 @@ static const ConfigKey key_table[] = {
           "received data a session holds until it is read; when full the daemon stops reading" },
         { SECTION_DAEMON, "session_idle_timeout", KEY_SECONDS, D(session_idle_timeout), 0, 604800, "300",
           "close a session with no traffic for this long; 0: never" },
+        { SECTION_DAEMON, "user", KEY_STRING, D(user), 0, 0, "",
+          "started as root: the user to switch to once the sockets are open; empty: tcpedu if that user exists; root: stay root" },
+        { SECTION_DAEMON, "group", KEY_STRING, D(group), 0, 0, "",
+          "started as root: the group to switch to; empty: the user's primary group" },
 
         { SECTION_SERVER, "type", KEY_SERVER_TYPE, S(type), 0, 0, NULL, "echo" },
         { SECTION_SERVER, "listen", KEY_LISTEN, S(listen), 1, LISTEN_MAX, NULL,
@@ -699,6 +703,8 @@ static int handler(void *user, const char *section, const char *name, const char
         void *base = ctx->section == SECTION_DAEMON ? (void *)&ctx->config->daemon : (void *)ctx->server;
         if (ctx->section == SECTION_SERVER)
                 ctx->server->key_origin[slot] = (ConfigOrigin){ ctx->file_idx, ctx->line };
+        else if (slot < DAEMON_KEY_SLOTS)
+                ctx->config->daemon_key_origin[slot] = (ConfigOrigin){ ctx->file_idx, ctx->line };
         if (set_value(k, base, value, why, sizeof(why)) < 0)
                 config_errors_add(ctx->errs, ctx->file, ctx->line, "%s", why);
         return 1;
@@ -964,6 +970,13 @@ ConfigOrigin config_key_origin(const ServerConfig *s, const char *key) {
                 return (ConfigOrigin){};
         ConfigOrigin o = s->key_origin[slot];
         return o.line ? o : s->declared;
+}
+
+ConfigOrigin config_daemon_key_origin(const Config *c, const char *key) {
+        size_t slot;
+        if (!find_key(SECTION_DAEMON, key, &slot) || slot >= DAEMON_KEY_SLOTS)
+                return (ConfigOrigin){};
+        return c->daemon_key_origin[slot];
 }
 
 const char *config_origin_file(const Config *c, ConfigOrigin o) {

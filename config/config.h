@@ -52,7 +52,7 @@ typedef struct ConfigOrigin {
         uint32_t line;
 } ConfigOrigin;
 
-enum { SERVER_KEY_SLOTS = 16 };
+enum { SERVER_KEY_SLOTS = 16, DAEMON_KEY_SLOTS = 16 };
 
 /* Flat structs without pointers: a copy is a plain assignment, so a running server keeps its own
  * copy across reloads and the Config it came from can be freed. */
@@ -65,6 +65,8 @@ typedef struct DaemonConfig {
         unsigned max_sessions; /* client sessions opened through the control socket; 0: none */
         size_t session_buffer; /* received and not yet read, per session */
         unsigned session_idle_timeout; /* seconds; 0: never */
+        char user[64]; /* started as root: switch to this user once the sockets are open; empty: tcpedu if it exists */
+        char group[64]; /* and this group; empty: the user's primary group */
 } DaemonConfig;
 
 typedef struct ServerConfig {
@@ -98,6 +100,7 @@ typedef struct Config {
         char **files; /* every file read, main first, then drop-ins in order */
         size_t n_files;
         DaemonConfig daemon;
+        ConfigOrigin daemon_key_origin[DAEMON_KEY_SLOTS]; /* where each [daemon] key was last set; line 0: default */
         ServerConfig *servers; /* in order of first declaration */
         size_t n_servers;
 } Config;
@@ -124,6 +127,8 @@ int config_validate(Config *c, ConfigErrors *errs);
 const ServerConfig *config_find_server(const Config *c, const char *name);
 /* Where a server's key was set (line 0: not set), and the file an origin names. */
 ConfigOrigin config_key_origin(const ServerConfig *s, const char *key);
+/* Where a [daemon] key was last set; line 0: not set (its default). */
+ConfigOrigin config_daemon_key_origin(const Config *c, const char *key);
 const char *config_origin_file(const Config *c, ConfigOrigin o);
 void config_dump(const Config *c, FILE *f);
 bool server_config_equal(const ServerConfig *a, const ServerConfig *b);

@@ -3,6 +3,7 @@
  * table. Every client has bounded input (one request line), bounded output (replies and monitor
  * events) and a bounded number of requests handled per wakeup, so none can stall the loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -437,6 +438,10 @@ static int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "started_usec", json_object_new_int64((int64_t)m->start_usec));
         json_object_object_add(o, "uptime_usec", json_object_new_int64((int64_t)(now_usec(m, CLOCK_REALTIME) - m->start_usec)));
         json_object_object_add(o, "config_file", json_object_new_string(m->config->main_path));
+        json_object_object_add(o, "user", json_object_new_string(m->user_name));
+        json_object_object_add(o, "uid", json_object_new_int64((int64_t)geteuid()));
+        json_object_object_add(o, "group", json_object_new_string(m->group_name));
+        json_object_object_add(o, "gid", json_object_new_int64((int64_t)getegid()));
         for (size_t i = 0; i < m->n_servers; i++)
                 json_object_array_add(servers, server_to_json(m->servers[i], false));
         json_object_object_add(o, "servers", servers);
@@ -448,6 +453,7 @@ static int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "log_transitions", json_object_new_string(log_transitions_to_string(m->log_transitions)));
         json_object_object_add(o, "log_level", json_object_new_string(log_level_to_string(m->log_level)));
         json_object_object_add(log, "target", json_object_new_string(js.to_stderr ? "stderr" : "journal"));
+        json_object_object_add(log, "submitted", json_object_new_int64((int64_t)js.submitted));
         json_object_object_add(log, "written", json_object_new_int64((int64_t)js.written));
         json_object_object_add(log, "dropped", json_object_new_int64((int64_t)(js.dropped_full + js.dropped_failed)));
         json_object_object_add(log, "dropped_queue_full", json_object_new_int64((int64_t)js.dropped_full));
@@ -1544,6 +1550,41 @@ static bool peer_is_admin(Manager *m, int fd, const struct ucred *cred) {
         return false;
 }
 
+/* Out of fds with clients waiting: the listening socket stays readable, and returning would call
+ * us again at once (a busy loop) while the client waits for a greeting that never comes. The spare
+ * fd lets one client in to be told, and is taken again; without it, accepting pauses for 100 ms.
+ * Logged at most once a second, with a count. Returns true if a client was told. */
+static bool control_out_of_fds(Manager *m, int fd) {
+        int err = errno;
+        bool told = false;
+        if (m->spare_fd >= 0) {
+                m->spare_fd = safe_close(m->spare_fd);
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd >= 0) {
+                        char *line = control_reply_error(-1, CONTROL_ERROR_LIMIT, "the daemon is out of file descriptors", NULL);
+                        if (line)
+                                (void)send(cfd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+                        free(line);
+                        safe_close(cfd);
+                        m->control_dropped++;
+                        m->control_fd_refused++;
+                        told = true;
+                }
+                m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        uint64_t now = now_usec(m, CLOCK_MONOTONIC);
+        if (now >= m->control_fd_logged_usec + USEC_PER_SEC) {
+                log_msg(m, LOG_WARNING, MID_LIMIT,
+                        "control socket: cannot accept: %s (%" PRIu64 " control clients refused since the last report)", strerror(err),
+                        m->control_fd_refused - m->control_fd_refused_logged);
+                m->control_fd_logged_usec = now;
+                m->control_fd_refused_logged = m->control_fd_refused;
+        }
+        if (!told)
+                accept_pause(m);
+        return told;
+}
+
 static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         (void)s;
@@ -1552,8 +1593,8 @@ static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void 
         for (int i = 0; i < 16; i++) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno == EMFILE || errno == ENFILE)
-                                log_msg(m, LOG_WARNING, MID_LIMIT, "control socket: cannot accept: %s", strerror(errno));
+                        if ((errno == EMFILE || errno == ENFILE) && control_out_of_fds(m, fd))
+                                continue;
                         return 0;
                 }
                 if (m->n_control_clients >= CONTROL_CLIENTS_MAX) {
@@ -1649,18 +1690,21 @@ void control_broadcast(Manager *m, const LogEntry *e) {
         json_object_put(ev);
 }
 
+/* Returns 1 if it created the directory the socket goes in, 0 if that existed. */
 static int mkdir_parents(const char *path) {
         char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        int created = 0;
         snprintf(buf, sizeof(buf), "%s", path);
         for (char *p = buf + 1; *p; p++) {
                 if (*p != '/')
                         continue;
                 *p = 0;
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                created = mkdir(buf, 0755) == 0;
+                if (!created && errno != EEXIST)
                         return negative_errno();
                 *p = '/';
         }
-        return 0;
+        return created;
 }
 
 int control_open(Manager *m, const char *configured) {
@@ -1691,7 +1735,7 @@ int control_open(Manager *m, const char *configured) {
                 if (strlen(m->control_path) >= sizeof(sa.sun_path))
                         return -ENAMETOOLONG;
                 memcpy(sa.sun_path, m->control_path, strlen(m->control_path) + 1);
-                (void)mkdir_parents(m->control_path);
+                m->control_dir_created = mkdir_parents(m->control_path) > 0;
 
                 int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0)

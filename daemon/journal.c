@@ -138,37 +138,57 @@ static void report_drops(Journal *j) {
         free(q);
 }
 
+static bool drops_unreported(Journal *j) {
+        return atomic_load(&j->dropped_full) + atomic_load(&j->dropped_failed) != j->dropped_reported;
+}
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Entries are taken one batch at a time, and leave the queue's count (and its bound) only once
+ * written: the bound covers the batch being written too, and status's "queued" is what waits.
+ * Losses are reported once the journal takes entries again, at most once a second, and also when
+ * nothing else comes to be written: an idle daemon still says what it lost. */
 static void *writer_thread(void *userdata) {
         Journal *j = userdata;
-        struct timespec last_report = {};
+        uint64_t last_report = 0;
+        bool healthy = true; /* the last write succeeded */
 
         pthread_mutex_lock(&j->lock);
         for (;;) {
-                while (!j->head && !j->stop)
-                        pthread_cond_wait(&j->cond, &j->lock);
+                while (!j->head && !j->stop) {
+                        if (!healthy || !drops_unreported(j)) {
+                                pthread_cond_wait(&j->cond, &j->lock);
+                                continue;
+                        }
+                        uint64_t due = last_report + 1000000u;
+                        if (monotonic_usec() >= due)
+                                break;
+                        struct timespec ts = { .tv_sec = (time_t)(due / 1000000u), .tv_nsec = (long)(due % 1000000u) * 1000 };
+                        (void)pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+                }
                 if (!j->head && j->stop)
                         break;
                 QueuedEntry *batch = j->head;
                 j->head = j->tail = NULL;
-                j->queued = 0;
-                j->queued_bytes = 0;
                 pthread_mutex_unlock(&j->lock);
 
-                bool failed = false;
                 while (batch) {
                         QueuedEntry *next = batch->next;
-                        if (write_entry(j, batch) >= 0)
-                                atomic_fetch_add(&j->written, 1);
-                        else {
-                                atomic_fetch_add(&j->dropped_failed, 1);
-                                failed = true;
-                        }
+                        healthy = write_entry(j, batch) >= 0;
+                        atomic_fetch_add(healthy ? &j->written : &j->dropped_failed, 1);
+                        pthread_mutex_lock(&j->lock);
+                        j->queued--;
+                        j->queued_bytes -= batch->len;
+                        pthread_mutex_unlock(&j->lock);
                         free(batch);
                         batch = next;
                 }
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                if (!failed && now.tv_sec != last_report.tv_sec) {
+                uint64_t now = monotonic_usec();
+                if (healthy && drops_unreported(j) && now >= last_report + 1000000u) {
                         report_drops(j);
                         last_report = now;
                 }
@@ -184,7 +204,12 @@ int journal_new(LogTarget target, Journal **ret) {
         if (!j)
                 return -ENOMEM;
         pthread_mutex_init(&j->lock, NULL);
-        pthread_cond_init(&j->cond, NULL);
+        /* the writer waits for the next report on the monotonic clock */
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&j->cond, &attr);
+        pthread_condattr_destroy(&attr);
         if (target == LOG_TARGET_AUTO)
                 j->to_stderr = access(JOURNAL_SOCKET, F_OK) < 0;
         else

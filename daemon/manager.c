@@ -5,7 +5,11 @@
 #include <grp.h>
 #include <unistd.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -82,13 +86,16 @@ void manager_conn_gone(Manager *m) {
                 sd_event_exit(m->event, m->exit_code);
 }
 
-/* STATUS= is best effort and must never stall the loop: sd_notify() sends on a blocking socket,
- * which waits while the receiver (systemd, or anything behind NOTIFY_SOCKET) is behind. This one
- * does not wait: an update the receiver has no room for is dropped, the next one says it again. */
-static void notify_status(const char *status) {
+/* ---- sd_notify without blocking ----
+ * sd_notify() sends on a blocking socket, which waits while the receiver (systemd, or whatever is
+ * behind NOTIFY_SOCKET) is not reading: the event loop would stop with it. Notifications go out on
+ * a non-blocking socket, connected once at start (so that it still works after the daemon gave up
+ * root), in order; what the receiver has no room for waits in a short queue and is sent when the
+ * socket is writable again. A STATUS= line replaces a STATUS= line still waiting. */
+
+static void notify_open(Manager *m) {
         const char *path = getenv("NOTIFY_SOCKET");
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char msg[300];
 
         if (!path || (path[0] != '/' && path[0] != '@'))
                 return;
@@ -98,13 +105,93 @@ static void notify_status(const char *status) {
         memcpy(sa.sun_path, path, n);
         if (sa.sun_path[0] == '@')
                 sa.sun_path[0] = 0; /* abstract namespace */
-        int len = snprintf(msg, sizeof(msg), "STATUS=%s", status);
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return;
-        (void)sendto(fd, msg, (size_t)MIN(len, (int)sizeof(msg) - 1), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
-                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
-        safe_close(fd);
+        if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0) {
+                safe_close(fd);
+                return;
+        }
+        m->notify_fd = fd;
+}
+
+static void notify_pop(Manager *m) {
+        free(m->notify_queue[0]);
+        memmove(m->notify_queue, m->notify_queue + 1, (m->n_notify - 1) * sizeof(char *));
+        m->n_notify--;
+}
+
+/* Send what waits; -EAGAIN while the receiver has no room. A message the receiver refuses for
+ * good (it went away) is dropped. */
+static int notify_flush(Manager *m) {
+        while (m->n_notify > 0) {
+                const char *msg = m->notify_queue[0];
+                if (send(m->notify_fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && (errno == EAGAIN || errno == EINTR))
+                        return -EAGAIN;
+                notify_pop(m);
+        }
+        return 0;
+}
+
+static int on_notify_writable(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        (void)fd;
+        (void)revents;
+        if (notify_flush(m) == 0)
+                sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        return 0;
+}
+
+static bool status_only(const char *msg) {
+        return strncmp(msg, "STATUS=", 7) == 0 && !strchr(msg, '\n');
+}
+
+void manager_notify(Manager *m, const char *fmt, ...) {
+        char *msg = NULL;
+        va_list ap;
+
+        if (m->notify_fd < 0)
+                return;
+        va_start(ap, fmt);
+        int r = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return;
+        if (m->n_notify > 0 && status_only(msg) && status_only(m->notify_queue[m->n_notify - 1])) {
+                free(m->notify_queue[m->n_notify - 1]);
+                m->notify_queue[m->n_notify - 1] = msg;
+        } else {
+                if (m->n_notify == NOTIFY_QUEUE_MAX) {
+                        /* the receiver has not read for a long while: the oldest goes */
+                        m->notify_dropped++;
+                        notify_pop(m);
+                }
+                m->notify_queue[m->n_notify++] = msg;
+        }
+        if (notify_flush(m) == 0)
+                return;
+        if (m->notify_source)
+                sd_event_source_set_enabled(m->notify_source, SD_EVENT_ON);
+        else if (sd_event_add_io(m->event, &m->notify_source, m->notify_fd, EPOLLOUT, on_notify_writable, m) < 0)
+                m->notify_source = NULL;
+}
+
+/* At exit: what still waits gets a last, bounded chance. */
+static void notify_close(Manager *m) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t give_up_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 500;
+        while (m->notify_fd >= 0 && m->n_notify > 0 && notify_flush(m) == -EAGAIN) {
+                struct pollfd p = { .fd = m->notify_fd, .events = POLLOUT };
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                int64_t left = give_up_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+                if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+                        break;
+        }
+        while (m->n_notify > 0)
+                notify_pop(m);
+        m->notify_source = sd_event_source_disable_unref(m->notify_source);
+        m->notify_fd = safe_close(m->notify_fd);
 }
 
 void manager_update_status(Manager *m) {
@@ -121,7 +208,7 @@ void manager_update_status(Manager *m) {
         if (strcmp(status, m->last_status) == 0)
                 return;
         snprintf(m->last_status, sizeof(m->last_status), "%s", status);
-        notify_status(status);
+        manager_notify(m, "STATUS=%s", status);
 }
 
 static int on_status_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -384,6 +471,10 @@ static int apply_config(Manager *m, Config *nc, char *error, size_t error_size, 
         if (strcmp(m->config->daemon.control_socket, nc->daemon.control_socket) != 0 && m->config->n_files > 0)
                 log_msg(m, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
                         nc->daemon.control_socket);
+        if ((strcmp(m->config->daemon.user, nc->daemon.user) != 0 || strcmp(m->config->daemon.group, nc->daemon.group) != 0) &&
+            m->config->n_files > 0)
+                log_msg(m, LOG_WARNING, NULL, "user or group changed to '%s'/'%s': takes effect when tcpedud restarts", nc->daemon.user,
+                        nc->daemon.group);
         session_server_configure(m, &nc->daemon);
         m->admin_gid_valid = false;
         if (nc->daemon.admin_group[0]) {
@@ -421,9 +512,9 @@ int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary
         char error[512];
         int r;
 
-        (void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, now_usec(m, CLOCK_MONOTONIC));
+        manager_notify(m, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, now_usec(m, CLOCK_MONOTONIC));
         r = config_load(m->config_path, &nc, errs);
-        if (r >= 0 && plugins_validate(nc, errs) < 0) {
+        if (r >= 0 && (privileges_validate(nc, errs) < 0 || plugins_validate(nc, errs) < 0)) {
                 nc = config_free(nc);
                 r = -EINVAL;
         }
@@ -447,7 +538,7 @@ int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary
                 log_msg(m, LOG_NOTICE, MID_RELOAD, "Configuration reloaded from %s: %s", m->config->main_path, summary);
         }
         m->last_status[0] = 0;
-        (void)sd_notify(false, "READY=1");
+        manager_notify(m, "READY=1");
         manager_update_status(m);
         return r;
 }
@@ -468,7 +559,7 @@ static void manager_stop(Manager *m, const char *why) {
         if (m->stopping)
                 return;
         m->stopping = true;
-        (void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        manager_notify(m, "STOPPING=1\nSTATUS=Shutting down");
         log_msg(m, LOG_NOTICE, MID_DAEMON_STOP, "Stopping (%s): closing listeners and connections", why);
         for (size_t i = 0; i < m->n_servers; i++)
                 server_stop(m->servers[i], "daemon stopping");
@@ -510,7 +601,7 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         m->config_path = config_path;
         m->log_level = config->daemon.log_level;
         m->log_transitions = config->daemon.log_transitions;
-        m->epoll_fd = m->diag_fd = m->spare_fd = -1;
+        m->epoll_fd = m->diag_fd = m->spare_fd = m->notify_fd = -1;
         list_init(&m->closing);
         list_init(&m->lingering);
         list_init(&m->dead);
@@ -534,6 +625,7 @@ int manager_new(const char *config_path, Config *config, LogTarget target, Manag
         r = sd_event_default(&m->event);
         if (r < 0)
                 goto fail;
+        notify_open(m);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
@@ -597,11 +689,15 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
                 config_free(config);
                 return r;
         }
+        /* Listeners and the control socket are open: root is not needed any more. */
+        r = privileges_drop(m, error, error_size);
+        if (r < 0)
+                return r;
         log_msg(m, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->config->main_path,
                 m->n_servers);
         passed_fds_report_unused(m);
         manager_update_status(m);
-        (void)sd_notify(false, "READY=1");
+        manager_notify(m, "READY=1");
         return 0;
 }
 
@@ -637,6 +733,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->gc_source);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->accept_resume_timer);
+        notify_close(m);
         safe_close(m->epoll_fd);
         safe_close(m->diag_fd);
         safe_close(m->spare_fd);

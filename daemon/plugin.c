@@ -15,10 +15,16 @@
 #include "macro.h"
 #include "tcpedud.h"
 
-/* Owned by root and writable by nobody else, and so is the directory it sits in. */
+/* Owned by root and writable by nobody else, and so is the directory it sits in: whoever could
+ * replace the file would run code as the daemon. A daemon that started as root and switched to its
+ * own user is held to the same rule (a plug-in that user could replace would give it the daemon's
+ * sockets and a way to persist). A daemon started by an ordinary user may also load that user's
+ * own plug-ins, never ones that others could write. */
 static int check_owner(const char *path, char *error, size_t size) {
         struct stat st;
         char dir[PATH_MAX];
+        bool root_rule = geteuid() == 0 || privileges_dropped();
+        uid_t me = geteuid();
 
         if (stat(path, &st) < 0) {
                 snprintf(error, size, "handler '%s': %s", path, strerror(errno));
@@ -28,21 +34,25 @@ static int check_owner(const char *path, char *error, size_t size) {
                 snprintf(error, size, "handler '%s': not a regular file", path);
                 return -EINVAL;
         }
-        if (geteuid() != 0)
-                return 0;
-        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-                snprintf(error, size,
-                         "handler '%s': refusing a plug-in that is not owned by root or is writable by others while running as root", path);
+        if ((st.st_uid != 0 && (root_rule || st.st_uid != me)) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+                if (root_rule)
+                        snprintf(error, size,
+                                 "handler '%s': refusing a plug-in that is not owned by root or is writable by others while %s", path,
+                                 geteuid() == 0 ? "running as root" : "started as root");
+                else
+                        snprintf(error, size,
+                                 "handler '%s': refusing a plug-in that is not owned by root or uid %u, or is writable by others", path,
+                                 (unsigned)me);
                 return -EPERM;
         }
         snprintf(dir, sizeof(dir), "%s", path);
         char *slash = strrchr(dir, '/');
         if (slash)
                 *(slash == dir ? slash + 1 : slash) = 0;
-        if (stat(dir, &st) < 0 || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (stat(dir, &st) < 0 || (st.st_uid != 0 && (root_rule || st.st_uid != me)) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
                 snprintf(error, size,
-                         "handler '%.200s': refusing a plug-in whose directory %.200s is not owned by root or is writable by others", path,
-                         dir);
+                         "handler '%.200s': refusing a plug-in whose directory %.200s is not owned by root%s or is writable by others",
+                         path, dir, root_rule ? "" : " or by this user");
                 return -EPERM;
         }
         return 0;

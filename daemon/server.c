@@ -236,7 +236,24 @@ int listener_accept_resume(Manager *m) {
                 for (unsigned k = 0; k < m->servers[i]->n_listeners; k++)
                         if (m->servers[i]->listeners[k]->source)
                                 sd_event_source_set_enabled(m->servers[i]->listeners[k]->source, SD_EVENT_ON);
+        if (m->control_source)
+                sd_event_source_set_enabled(m->control_source, SD_EVENT_ON);
         return 0;
+}
+
+void accept_pause(Manager *m) {
+        for (size_t i = 0; i < m->n_servers; i++)
+                for (unsigned k = 0; k < m->servers[i]->n_listeners; k++)
+                        if (m->servers[i]->listeners[k]->source)
+                                sd_event_source_set_enabled(m->servers[i]->listeners[k]->source, SD_EVENT_OFF);
+        if (m->control_source)
+                sd_event_source_set_enabled(m->control_source, SD_EVENT_OFF);
+        uint64_t when = now_usec(m, CLOCK_MONOTONIC) + 100 * USEC_PER_MSEC;
+        if (m->accept_resume_timer) {
+                sd_event_source_set_time(m->accept_resume_timer, when);
+                sd_event_source_set_enabled(m->accept_resume_timer, SD_EVENT_ONESHOT);
+        } else if (sd_event_add_time(m->event, &m->accept_resume_timer, CLOCK_MONOTONIC, when, 0, accept_resume, m) < 0)
+                listener_accept_resume(m);
 }
 
 /* Out of fds: give back the spare to accept and refuse one waiting client, so the backlog drains
@@ -257,17 +274,7 @@ static void accept_out_of_fds(Listener *l) {
                         return;
         } else
                 server_log_refusal(s, REFUSE_FD_LIMIT, NULL);
-
-        for (size_t i = 0; i < m->n_servers; i++)
-                for (unsigned k = 0; k < m->servers[i]->n_listeners; k++)
-                        if (m->servers[i]->listeners[k]->source)
-                                sd_event_source_set_enabled(m->servers[i]->listeners[k]->source, SD_EVENT_OFF);
-        uint64_t when = now_usec(m, CLOCK_MONOTONIC) + 100 * USEC_PER_MSEC;
-        if (m->accept_resume_timer) {
-                sd_event_source_set_time(m->accept_resume_timer, when);
-                sd_event_source_set_enabled(m->accept_resume_timer, SD_EVENT_ONESHOT);
-        } else if (sd_event_add_time(m->event, &m->accept_resume_timer, CLOCK_MONOTONIC, when, 0, accept_resume, m) < 0)
-                listener_accept_resume(m);
+        accept_pause(m);
 }
 
 static int on_listener(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -359,7 +366,11 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
         *ret = l;
         return 0;
 fail:
-        snprintf(error, error_size, "server '%s': cannot listen on %s: %s", s->cfg.name, la->spec, strerror(-r));
+        snprintf(error, error_size, "server '%s': cannot listen on %s: %s%s", s->cfg.name, la->spec, strerror(-r),
+                 r == -EACCES && sockaddr_port(sa) < 1024 && geteuid() != 0
+                         ? privileges_dropped() ? " (a port below 1024: tcpedud gave up root when it started; restart it to bind this port)"
+                                                : " (a port below 1024 needs CAP_NET_BIND_SERVICE, or a socket passed by systemd)"
+                         : "");
         listener_free(l);
         return r;
 }

@@ -29,6 +29,7 @@
 #define HALF_CLOSE_DEFAULT_SEC 300 /* bound on a half-close when idle_timeout is 0 */
 #define EXIT_CONFIG 78 /* EX_CONFIG from sysexits.h */
 #define EXIT_USAGE 64 /* EX_USAGE */
+#define NOTIFY_QUEUE_MAX 32 /* sd_notify messages waiting for a receiver that does not read */
 
 typedef struct Manager Manager;
 typedef struct Server Server;
@@ -234,6 +235,8 @@ void server_ip_release(Server *s, const struct sockaddr *peer);
 bool server_ip_counting(const Server *s);
 const char *refuse_reason_to_string(RefuseReason r);
 int listener_accept_resume(Manager *m);
+/* Out of fds and no spare: stop accepting (servers and the control socket) for 100 ms. */
+void accept_pause(Manager *m);
 
 /* ---- conn.c: one connection, its I/O and its close paths ---- */
 
@@ -370,6 +373,17 @@ void control_session_event(Manager *m, Session *s, SessionEvent ev);
 void control_watch_attach(ControlClient *cc, Session *s);
 void control_watch_detach(Session *s);
 
+/* ---- privileges.c: started as root, run as [daemon] user and group ---- */
+
+/* Check [daemon] user and group: errors as FILE:LINE: message (tcpedud -t, start, reload). */
+int privileges_validate(const Config *c, ConfigErrors *errs);
+/* Started as root: switch to the configured user and group (setgroups, setgid, setuid), keeping no
+ * capability. Called once the listeners and the control socket are open. Not root: nothing to do.
+ * -errno with *error set if the switch failed: the daemon must not go on. */
+int privileges_drop(Manager *m, char *error, size_t error_size);
+/* True once the daemon has given up root: plug-ins are held to the rules for root. */
+bool privileges_dropped(void);
+
 /* ---- manager.c: the one context ---- */
 
 /* A socket systemd passed at start (socket activation), with its FileDescriptorName=. systemd
@@ -413,14 +427,18 @@ typedef struct Manager {
 
         int control_fd;
         bool control_unlink; /* we created the socket file (not systemd) */
+        bool control_dir_created; /* and its directory */
         char control_path[108];
         sd_event_source *control_source;
         sd_event_source *control_reap; /* frees control clients dropped during a walk over them */
         ListNode control_clients;
         unsigned n_control_clients, n_monitors, n_watchers;
         uint64_t control_dropped; /* control clients cut off at a limit */
+        uint64_t control_fd_refused, control_fd_refused_logged; /* refused for want of an fd; how many were logged */
+        uint64_t control_fd_logged_usec;
         gid_t admin_gid; /* admin_group, resolved when the config is applied */
         bool admin_gid_valid;
+        char user_name[64], group_name[64]; /* who the daemon runs as, resolved at start (status) */
 
         bool stopping;
         int exit_code;
@@ -428,6 +446,11 @@ typedef struct Manager {
         uint64_t transitions, reloads, reload_failures, lingering_untracked;
         uint64_t rng[2]; /* xorshift128+ state for the enhanced server's random command */
         char last_status[256];
+        int notify_fd; /* NOTIFY_SOCKET, connected at start; -1 without one */
+        sd_event_source *notify_source; /* enabled while notifications wait for room */
+        char *notify_queue[NOTIFY_QUEUE_MAX];
+        size_t n_notify;
+        uint64_t notify_dropped;
 } Manager;
 
 int manager_new(const char *config_path, Config *config, LogTarget target, Manager **ret);
@@ -438,6 +461,9 @@ int manager_run(Manager *m);
 /* Parse, validate and apply a new config; on any error nothing changes. */
 int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary_size);
 void manager_update_status(Manager *m);
+/* sd_notify() that never blocks: what the receiver has no room for waits, in order, and goes out
+ * when it reads again (a STATUS= line replaces one still waiting). */
+void manager_notify(Manager *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void manager_conn_gone(Manager *m);
 /* Per-connection events are built when the journal wants them (log_transitions=all) or a monitor listens. */
 bool manager_wants_events(Manager *m);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,11 +145,19 @@ Daemon *daemon_start(const char *config, const DaemonOptions *opts) {
                 abort();
         REQUIRE(write_file(d->conf_path, config) == 0, "cannot write %s", d->conf_path);
         REQUIRE(write_harness_dropin(d->conf_path) == 0, "cannot write the drop-in of %s", d->conf_path);
+        if (opts->dropin)
+                REQUIRE(write_file(tstr("%s.d/50-test.conf", d->conf_path), opts->dropin) == 0, "cannot write the test's drop-in");
 
         d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         struct sockaddr_un un = { .sun_family = AF_UNIX };
         snprintf(un.sun_path, sizeof(un.sun_path), "%s", d->notify_path);
         REQUIRE(d->notify_fd >= 0 && bind(d->notify_fd, (struct sockaddr *)&un, sizeof(un)) == 0, "notify socket %s: %m", d->notify_path);
+        if (opts->open_dir) {
+                /* A daemon that gives up root must still read its config on reload and reach the
+                 * notify socket. */
+                REQUIRE(chmod(dir, 0755) == 0 && chmod(d->notify_path, 0666) == 0 && chmod(tstr("%s.d", d->conf_path), 0755) == 0,
+                        "chmod in %s: %m", dir);
+        }
 
         if (opts->log_target)
                 d->journal = strcmp(opts->log_target, "journal") == 0;
@@ -325,4 +334,37 @@ long daemon_vmrss_kb(Daemon *d) {
         char *s = read_file_text(tstr("/proc/%d/status", (int)d->pid));
         const char *p = s ? strstr(s, "\nVmRSS:") : NULL;
         return p ? strtol(p + 7, NULL, 10) : -1;
+}
+
+long daemon_cpu_ms(Daemon *d) {
+        char *s = read_file_text(tstr("/proc/%d/stat", (int)d->pid));
+        /* after "(comm)", which may contain spaces: state is field 3, utime 14, stime 15 */
+        const char *p = s ? strrchr(s, ')') : NULL;
+        unsigned long utime, stime;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+                return -1;
+        long hz = sysconf(_SC_CLK_TCK);
+        return (long)((utime + stime) * 1000 / (unsigned long)(hz > 0 ? hz : 100));
+}
+
+int daemon_fd_count(Daemon *d) {
+        DIR *dir = opendir(tstr("/proc/%d/fd", (int)d->pid));
+        int n = 0;
+        if (!dir)
+                return -1;
+        for (struct dirent *de; (de = readdir(dir));)
+                n += de->d_name[0] != '.';
+        closedir(dir);
+        return n;
+}
+
+rlim_t raise_nofile(rlim_t n) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 0;
+        if (rl.rlim_cur < n) {
+                rl.rlim_cur = n < rl.rlim_max ? n : rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        return rl.rlim_cur;
 }

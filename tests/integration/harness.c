@@ -257,7 +257,9 @@ int write_harness_dropin(const char *conf_path) {
         const char *slash = strrchr(conf_path, '/');
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        return write_file(tstr("%s/00-harness.conf", dir), tstr("[daemon]\ncontrol_socket = %.*s/control.sock\n",
+        /* user = root: a test daemon started as root stays root unless the test says otherwise (with a
+         * user tcpedu on the machine, the default would switch to it). */
+        return write_file(tstr("%s/00-harness.conf", dir), tstr("[daemon]\ncontrol_socket = %.*s/control.sock\nuser = root\n",
                                                                 slash ? (int)(slash - conf_path) : 1, slash ? conf_path : "."));
 }
 

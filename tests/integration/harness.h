@@ -123,6 +123,9 @@ typedef struct Daemon {
 typedef struct DaemonOptions {
         const char *log_target; /* NULL: journal when available, else stderr */
         rlim_t nofile; /* RLIMIT_NOFILE for the daemon; 0: inherited */
+        const char *dropin; /* written to CONF.d/50-test.conf, after the harness's own drop-in */
+        bool open_dir; /* the temp dir (config, notify socket) reachable by every user: for a
+                        * daemon that switches from root to another user */
 } DaemonOptions;
 
 /* Write config to <tmpdir>/tcpedud.conf (plus the harness drop-in), start tcpedud -c on it and
@@ -146,6 +149,13 @@ int daemon_listeners(Daemon *d, Addr *ret, size_t max);
 /* The listener on this IP ("127.0.0.2", "::1"); false if none. */
 bool daemon_listener(Daemon *d, const char *ip, Addr *ret);
 long daemon_vmrss_kb(Daemon *d);
+/* CPU time the process has used (user + system), in milliseconds; -1 if unreadable. */
+long daemon_cpu_ms(Daemon *d);
+/* Open file descriptors of the process (entries of /proc/PID/fd); -1 if unreadable. */
+int daemon_fd_count(Daemon *d);
+/* Raise this process's RLIMIT_NOFILE soft limit to at least n (up to the hard limit): tests that
+ * hold many sockets. Returns the new soft limit. */
+rlim_t raise_nofile(rlim_t n);
 /* A TCP socket as /proc/net/tcp{,6} shows it: Linux's state number (1 ESTABLISHED, 4 FIN_WAIT1,
  * 5 FIN_WAIT2, 6 TIME_WAIT, 8 CLOSE_WAIT, ...) and its queues. */
 typedef struct TcpSocketInfo {

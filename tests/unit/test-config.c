@@ -28,7 +28,9 @@
 #define SERVER_C "[server c]\ntype = chat\nlisten = 127.0.0.1:7001\n"
 
 /* Every key of the key table, as a user writes it. */
-static const char *const daemon_keys[] = { "control_socket", "admin_group", "log_transitions", "max_connections", "log_level" };
+static const char *const daemon_keys[] = { "control_socket", "admin_group",  "log_transitions", "max_connections",
+                                           "log_level",      "max_sessions", "session_buffer",  "session_idle_timeout",
+                                           "user",           "group" };
 /* in the order of the key table (the order of ServerConfig.key_origin) */
 static const char *const server_keys[] = {
         "type",        "listen",       "autostart", "backlog",  "max_clients", "max_clients_per_ip", "idle_timeout", "buffer_size",
@@ -1392,7 +1394,28 @@ static void test_defaults_daemon(void) {
                 ASSERT_INTEQ(c->daemon.log_level, 6);
                 ASSERT_STREQ(c->daemon.control_socket, "");
                 ASSERT_STREQ(c->daemon.admin_group, "");
+                ASSERT_STREQ(c->daemon.user, "");
+                ASSERT_STREQ(c->daemon.group, "");
                 ASSERT_UINTEQ(c->n_servers, 0);
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "user").line, 0);
+        }
+        config_free(c);
+}
+
+/* user and group are plain strings to the loader (the daemon looks them up); where each was set
+ * is kept, so that the daemon's errors name the line. */
+static void test_daemon_user_group_origin(void) {
+        Config *c = LOAD_OK("[daemon]\nlog_level = debug\nuser = nobody\n\ngroup = nogroup\n");
+
+        ASSERT_TRUE(c != NULL);
+        if (c) {
+                ASSERT_STREQ(c->daemon.user, "nobody");
+                ASSERT_STREQ(c->daemon.group, "nogroup");
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "log_level").line, 2);
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "user").line, 3);
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "group").line, 5);
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "admin_group").line, 0);
+                ASSERT_UINTEQ(config_daemon_key_origin(c, "no_such_key").line, 0);
         }
         config_free(c);
 }
@@ -1905,6 +1928,7 @@ int main(void) {
         static CU_TestInfo default_tests[] = {
                 { "defaults_minimal_server", test_defaults_minimal_server },
                 { "defaults_daemon", test_defaults_daemon },
+                { "daemon_user_group_origin", test_daemon_user_group_origin },
                 { "embedded_default", test_embedded_default },
                 { "embedded_default_is_shipped_file", test_embedded_default_is_shipped_file },
                 { "shipped_file_mentions_every_key", test_shipped_file_mentions_every_key },

@@ -103,6 +103,19 @@ static void test_replies(void) {
         ASSERT_STREQ(ev, "{\"event\":\"x\"}\n");
         free(ev);
 
+        /* Found by fuzz-control-proto: an error whose message (or code) is not a string gave a NULL
+         * message, which tcpeductl printed and strdup()ed. */
+        static const char *const odd[] = { "{\"id\":1,\"ok\":false,\"error\":{\"code\":5,\"message\":null}}",
+                                           "{\"id\":1,\"ok\":false,\"error\":{\"code\":null,\"message\":[1]}}",
+                                           "{\"id\":1,\"ok\":false,\"error\":{}}" };
+        for (size_t i = 0; i < ELEMENTSOF(odd); i++) {
+                ASSERT_INTEQ(control_reply_parse(odd[i], strlen(odd[i]), &rep), 0);
+                ASSERT_FALSE(rep.ok);
+                ASSERT_INTEQ(rep.code, _CONTROL_ERROR_INVALID);
+                ASSERT_STREQ(rep.message, "(no message)");
+                control_reply_done(&rep);
+        }
+
         ASSERT_INTEQ(control_reply_parse("{\"id\":1,\"ok\":false}", 19, &rep), -EBADMSG);
         ASSERT_INTEQ(control_reply_parse("garbage", 7, &rep), -EBADMSG);
 }
