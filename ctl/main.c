@@ -373,6 +373,9 @@ static void print_status(struct json_object *d) {
         printf("tcpedud %s (pid %" PRId64 "), up %s, control protocol %" PRId64 "\n", jstr(d, "version"), jint(d, "pid"),
                format_duration(jint(d, "uptime_usec"), dur, sizeof(dur)), jint(d, "protocol"));
         printf("config:       %s\n", jstr(d, "config_file"));
+        if (jget(d, "uid"))
+                printf("user:         %s (uid %" PRId64 "), group %s (gid %" PRId64 ")\n", jstr(d, "user"), jint(d, "uid"),
+                       jstr(d, "group"), jint(d, "gid"));
         printf("connections:  %" PRId64 " open, %" PRId64 " lingering in the kernel\n", jint(d, "connections"), jint(d, "lingering"));
         printf("sessions:     %" PRId64 " open (max_sessions %" PRId64 ")\n", jint(d, "sessions"), jint(d, "max_sessions"));
         printf("transitions:  %" PRId64 " (log_transitions=%s)\n", jint(d, "transitions"), jstr(d, "log_transitions"));

@@ -188,6 +188,10 @@ static void test_drop_to_nobody(void) {
         EXPECT_INT(jint(o, "gid"), nogroup);
         json_object_put(o);
         expect_echo(&a, "echo after the switch");
+        RunResult rs;
+        REQUIRE_INT(ctl(sock, &rs, "status", NULL), 0);
+        EXPECT(strstr(rs.out, tstr("\nuser:         nobody (uid %u), group nogroup (gid %u)\n", nobody, nogroup)) != NULL,
+               "tcpeductl status: %s", rs.out);
 
         /* The daemon closes first: its TIME_WAIT is seen by sock_diag, unprivileged. */
         char peer[ADDR_STR_MAX], local[ADDR_STR_MAX];
