@@ -53,6 +53,36 @@ int option_value(const char *verb, int argc, char **argv, int *i, const char *na
         return 1;
 }
 
+int verb_args_parse(const char *verb, int argc, char **argv, const VerbOption *opts, size_t n_opts, const char *what,
+                    const char **ret_positional) {
+        const char *positional = NULL;
+        for (int i = 1; i < argc; i++) {
+                int r = 0;
+                for (size_t k = 0; k < n_opts && r == 0; k++) {
+                        if (opts[k].flag) {
+                                if (strcmp(argv[i], opts[k].name) == 0) {
+                                        *opts[k].flag = true;
+                                        r = 1;
+                                }
+                        } else
+                                r = option_value(verb, argc, argv, &i, opts[k].name, NULL, opts[k].value);
+                }
+                if (r < 0)
+                        return EXIT_USAGE;
+                if (r > 0)
+                        continue;
+                if (argv[i][0] == '-')
+                        return usage_error(verb, "unknown option '%s'", argv[i]);
+                if (positional)
+                        return usage_error(verb, "too many arguments");
+                positional = argv[i];
+        }
+        if (!positional)
+                return usage_error(verb, "missing %s", what);
+        *ret_positional = positional;
+        return EXIT_OK;
+}
+
 int parse_seconds(const char *s, int64_t min_ms, int64_t max_ms, int64_t *ret_ms) {
         char *end;
         errno = 0;

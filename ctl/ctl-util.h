@@ -3,6 +3,7 @@
 
 /* What tcpeductl's verbs share: exit codes, usage errors, options with a value, seconds, and where
  * a client session connects to and from (HOST:PORT, --bind ADDR[:PORT]). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,18 @@ int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
  * *ret_value set (and *i past the value), 0 if argv[*i] is something else, -1 if the value is
  * missing (printed as a usage error of verb). */
 int option_value(const char *verb, int argc, char **argv, int *i, const char *name, const char *short_name, const char **ret_value);
+
+/* An option of a verb that takes one positional argument: with a value (value set) or a flag (flag set). */
+typedef struct VerbOption {
+        const char *name;
+        const char **value;
+        bool *flag;
+} VerbOption;
+
+/* argv[1..] as the options of the table and exactly one positional argument, named what in the
+ * error when missing. Returns EXIT_OK or EXIT_USAGE (printed). */
+int verb_args_parse(const char *verb, int argc, char **argv, const VerbOption *opts, size_t n_opts, const char *what,
+                    const char **ret_positional);
 
 /* A number of seconds (decimals allowed) as milliseconds, from min_ms to max_ms. Returns 0,
  * -EINVAL (not a number, or above max_ms) or -ERANGE (below min_ms). */

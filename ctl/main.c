@@ -785,20 +785,9 @@ static int verb_session_open(int argc, char **argv) {
         Conn c = { .fd = -1 };
         int r;
 
-        for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session open", argc, argv, &i, "--bind", NULL, &bind_s)) != 0 ||
-                    (r = option_value("session open", argc, argv, &i, "--timeout", NULL, &timeout_s)) != 0) {
-                        if (r < 0)
-                                return EXIT_USAGE;
-                } else if (argv[i][0] == '-')
-                        return usage_error("session open", "unknown option '%s'", argv[i]);
-                else if (!target)
-                        target = argv[i];
-                else
-                        return usage_error("session open", "too many arguments");
-        }
-        if (!target)
-                return usage_error("session open", "missing HOST:PORT");
+        const VerbOption options[] = { { "--bind", &bind_s, NULL }, { "--timeout", &timeout_s, NULL } };
+        if ((r = verb_args_parse("session open", argc, argv, options, ELEMENTSOF(options), "HOST:PORT", &target)) != EXIT_OK)
+                return r;
         if (timeout_s && (r = timeout_option("session open", timeout_s, 1, 600000, &timeout_ms)) != EXIT_OK)
                 return r;
 
@@ -977,22 +966,9 @@ static int verb_session_recv(int argc, char **argv) {
         int64_t timeout_ms = 5000, bytes = 0;
         bool line = false;
         int r;
-        for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session recv", argc, argv, &i, "--timeout", NULL, &timeout_s)) != 0 ||
-                    (r = option_value("session recv", argc, argv, &i, "--bytes", NULL, &bytes_s)) != 0) {
-                        if (r < 0)
-                                return EXIT_USAGE;
-                } else if (strcmp(argv[i], "--line") == 0)
-                        line = true;
-                else if (argv[i][0] == '-')
-                        return usage_error("session recv", "unknown option '%s'", argv[i]);
-                else if (!id)
-                        id = argv[i];
-                else
-                        return usage_error("session recv", "too many arguments");
-        }
-        if (!id)
-                return usage_error("session recv", "missing session ID");
+        const VerbOption options[] = { { "--timeout", &timeout_s, NULL }, { "--bytes", &bytes_s, NULL }, { "--line", NULL, &line } };
+        if ((r = verb_args_parse("session recv", argc, argv, options, ELEMENTSOF(options), "session ID", &id)) != EXIT_OK)
+                return r;
         if (timeout_s && (r = timeout_option("session recv", timeout_s, 0, 3600000, &timeout_ms)) != EXIT_OK)
                 return r;
         if (bytes_s) {
@@ -1064,19 +1040,9 @@ static int verb_session_recv(int argc, char **argv) {
 static int verb_session_close(int argc, char **argv) {
         const char *id = NULL, *how = "close";
         int r;
-        for (int i = 1; i < argc; i++) {
-                if ((r = option_value("session close", argc, argv, &i, "--how", NULL, &how)) != 0) {
-                        if (r < 0)
-                                return EXIT_USAGE;
-                } else if (argv[i][0] == '-')
-                        return usage_error("session close", "unknown option '%s'", argv[i]);
-                else if (!id)
-                        id = argv[i];
-                else
-                        return usage_error("session close", "too many arguments");
-        }
-        if (!id)
-                return usage_error("session close", "missing session ID");
+        const VerbOption options[] = { { "--how", &how, NULL } };
+        if ((r = verb_args_parse("session close", argc, argv, options, ELEMENTSOF(options), "session ID", &id)) != EXIT_OK)
+                return r;
         if (strcmp(how, "close") != 0 && strcmp(how, "shutdown") != 0 && strcmp(how, "reset") != 0)
                 return usage_error("session close", "--how must be close, shutdown or reset, not '%s'", how);
         struct json_object *a = args_with("id", id);
