@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness-private.h"
 #include "journal-check.h"
 #include "line-client.h"
 #include "test-util.h"
@@ -52,29 +53,15 @@ static struct {
         void *arg;
 } deferred[8]; /* functions run first at teardown (stop a thread, say) */
 static unsigned n_deferred;
-static void **kept; /* malloc'ed memory freed at teardown */
-static size_t n_kept, cap_kept;
 static int own_fds[256]; /* the test's own sockets (listeners, accepted peers) */
 static unsigned n_own_fds;
 
+/* malloc'ed memory, freed at teardown by the harness */
 static void *keep(void *p) {
+        p = track_alloc(p);
         if (!p)
                 abort();
-        if (n_kept == cap_kept) {
-                size_t cap = cap_kept ? cap_kept * 2 : 64;
-                void **k = realloc(kept, cap * sizeof(void *));
-                if (!k)
-                        abort();
-                kept = k;
-                cap_kept = cap;
-        }
-        kept[n_kept++] = p;
         return p;
-}
-
-static int left_ms(uint64_t deadline) {
-        uint64_t now = now_ms();
-        return now >= deadline ? 0 : (int)(deadline - now);
 }
 
 HELPER int own_fd(int fd) {
@@ -133,11 +120,6 @@ static void s_teardown(void) {
         for (unsigned i = 0; i < n_own_fds; i++)
                 close(own_fds[i]);
         n_own_fds = 0;
-        for (size_t i = 0; i < n_kept; i++)
-                free(kept[i]);
-        free(kept);
-        kept = NULL;
-        n_kept = cap_kept = 0;
         t_teardown();
 }
 
@@ -308,7 +290,7 @@ static json_object *ctl_read(Ctl *c, int timeout_ms, int *err) {
                         *err = -errno;
                         return NULL;
                 }
-                int left = left_ms(deadline);
+                int left = remaining_ms(deadline);
                 if (left == 0) {
                         *err = -ETIMEDOUT;
                         return NULL;
@@ -443,7 +425,7 @@ HELPER json_object *ctl_reply_at(const char *file, int line, Ctl *c, int64_t id,
                                 return ctl_take(c, i);
                 }
                 int err = 0;
-                json_object *o = ctl_read(c, left_ms(deadline), &err);
+                json_object *o = ctl_read(c, remaining_ms(deadline), &err);
                 CHECK_AT(file, line, o != NULL, true, "%s: no reply to request %lld: %s", c->label, (long long)id,
                          err == -ETIMEDOUT ? "timed out"
                          : err == -ENODATA ? "the daemon closed the connection"
@@ -484,7 +466,7 @@ HELPER json_object *ctl_event_within(Ctl *c, int timeout_ms) {
                         if (jobj(c->q[i], "event"))
                                 return jobj(ctl_take(c, i), "event");
                 int err = 0;
-                json_object *o = ctl_read(c, left_ms(deadline), &err);
+                json_object *o = ctl_read(c, remaining_ms(deadline), &err);
                 if (!o)
                         return NULL;
                 ctl_queue(c, o);
@@ -576,7 +558,7 @@ HELPER json_object *wait_state_at(const char *file, int line, Ctl *c, const char
                 o = conn_info_at(file, line, c, id);
                 if (state ? o && jstr(o, "state") && strcmp(jstr(o, "state"), state) == 0 : o == NULL)
                         return o;
-                if (left_ms(deadline) == 0)
+                if (remaining_ms(deadline) == 0)
                         break;
                 (void)poll(NULL, 0, 20);
         }

@@ -688,7 +688,7 @@ static const char *events_until_reply_at(const char *file, int line, Ctl *c, int
         uint64_t deadline = now_ms() + 15000;
         for (;;) {
                 int err = 0;
-                json_object *o = c->nq ? NULL : ctl_read(c, left_ms(deadline), &err);
+                json_object *o = c->nq ? NULL : ctl_read(c, remaining_ms(deadline), &err);
                 if (o)
                         ctl_queue(c, o);
                 CHECK_AT(file, line, c->nq > 0, true, "%s: no reply to %lld: %s", c->label, (long long)id, strerror(-err));
