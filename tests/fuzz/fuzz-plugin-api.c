@@ -31,18 +31,6 @@ static int clients[CLIENTS_MAX];
 static unsigned n_clients;
 static uint8_t payload[DATA_MAX];
 
-typedef struct Script {
-        const uint8_t *p;
-        size_t n;
-} Script;
-
-static uint8_t next(Script *s) {
-        if (s->n == 0)
-                return 0;
-        s->n--;
-        return *s->p++;
-}
-
 static tcpedu_conn *pick_conn(Script *s) {
         uint8_t b = next(s);
         if (b == 0xff || plug->n_conns == 0)

@@ -37,18 +37,6 @@ static Client clients[CLIENTS_MAX];
 static unsigned n_clients;
 static bool verbose; /* TCPEDU_FUZZ_VERBOSE=1: print the chat servers' lines */
 
-typedef struct Script {
-        const uint8_t *p;
-        size_t n;
-} Script;
-
-static uint8_t next(Script *s) {
-        if (s->n == 0)
-                return 0;
-        s->n--;
-        return *s->p++;
-}
-
 static bool is_chat(const Client *c) {
         return strncmp(servers[c->server], "chat", 4) == 0;
 }

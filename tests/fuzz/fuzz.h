@@ -31,3 +31,16 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t size) {
         s[size] = 0;
         return s;
 }
+
+/* The input read as a script of actions, a byte at a time; 0 once it is used up. */
+typedef struct Script {
+        const uint8_t *p;
+        size_t n;
+} Script;
+
+static inline uint8_t next(Script *s) {
+        if (s->n == 0)
+                return 0;
+        s->n--;
+        return *s->p++;
+}
