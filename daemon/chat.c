@@ -640,4 +640,5 @@ const ServerVtable chat_vtable = {
         .describe = chat_describe,
         .free_state = chat_free_state,
         .conn_free = chat_conn_free,
+        .batch_output = true,
 };

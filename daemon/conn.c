@@ -217,7 +217,10 @@ static bool conn_wants_read(Conn *c) {
 
 static void conn_update_events(Conn *c) {
         /* A connect() under way is waited for with EPOLLOUT: the socket becomes writable when it completes. */
-        uint32_t want = (conn_wants_read(c) ? EPOLLIN : 0) | (outbuf_len(c->out) || c->connecting ? EPOLLOUT : 0);
+        /* Output buffered in this batch is written at its end (conn_flush): no EPOLLOUT for it, unless
+         * the socket was already full before. */
+        bool unsent = outbuf_len(c->out) && (!list_linked(&c->flush_node) || (c->events & EPOLLOUT));
+        uint32_t want = (conn_wants_read(c) ? EPOLLIN : 0) | (unsent || c->connecting ? EPOLLOUT : 0);
         if (c->fd < 0 || want == c->events)
                 return;
         struct epoll_event ev = { .events = want, .data.ptr = c };
@@ -358,6 +361,7 @@ void conn_forget(Conn *c, const char *reason) {
 void conn_free(Conn *c) {
         if (!c)
                 return;
+        list_remove(&c->flush_node);
         if (c->server->vt->conn_free)
                 c->server->vt->conn_free(c);
         conn_timer_stop(c);
@@ -703,11 +707,13 @@ int conn_send_bounded(Conn *c, const void *data, size_t len, size_t limit) {
 
 int conn_send(Conn *c, const void *data, size_t len) {
         Server *s = c->server;
+        Manager *m = s->manager;
         const uint8_t *p = data;
+        bool batch = m->batching && s->vt->batch_output;
 
         if (c->fd < 0 || c->dead || c->shut_wr)
                 return -EPIPE;
-        if (!outbuf_len(c->out)) {
+        if (!outbuf_len(c->out) && !batch) {
                 ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno != EAGAIN && errno != EINTR) {
@@ -752,8 +758,22 @@ int conn_send(Conn *c, const void *data, size_t len) {
         }
         memcpy(o->data + o->end, p, len);
         o->end += len;
+        if (batch) {
+                if (!list_linked(&c->flush_node))
+                        list_append(&m->flush, &c->flush_node);
+                return 0;
+        }
         conn_update_events(c);
         return 0;
+}
+
+void conn_flush(Conn *c) {
+        list_remove(&c->flush_node);
+        if (c->fd < 0 || c->dead || !outbuf_len(c->out))
+                return;
+        conn_on_writable(c);
+        if (c->fd >= 0 && !c->dead)
+                conn_update_events(c); /* EPOLLOUT if the socket did not take it all */
 }
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
@@ -765,6 +785,7 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         if (!c)
                 return -ENOMEM;
         list_init(&c->node);
+        list_init(&c->flush_node);
         c->fd = fd;
         c->server = s;
         c->peer = *peer;
@@ -941,6 +962,7 @@ int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const
                 return -ENOMEM;
         }
         list_init(&c->node);
+        list_init(&c->flush_node);
         c->fd = fd;
         c->server = s;
         c->session = session;

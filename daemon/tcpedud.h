@@ -126,6 +126,10 @@ typedef struct ServerVtable {
         /* the peer's FIN does not close our side: the connection stays in CLOSE_WAIT until
          * conn_close() (a client may go on sending after the server is done) */
         bool hold_close_wait;
+        /* what the type sends while the manager handles a batch of ready connections is buffered
+         * and written once, at the end of the batch: one send() for a read's many replies, and one
+         * for the broadcasts of several members to each member (see manager.c's on_epoll) */
+        bool batch_output;
 } ServerVtable;
 
 extern const ServerVtable echo_vtable;
@@ -253,6 +257,7 @@ typedef struct OutBuf {
 
 struct Conn {
         ListNode node; /* server->conns while open; manager->closing, ->lingering or ->dead later */
+        ListNode flush_node; /* on manager->flush: output buffered in this batch, written at its end */
         Server *server;
         int fd; /* -1 once closed: the kernel may still hold the 4-tuple */
         uint32_t events; /* current epoll interest */
@@ -307,6 +312,8 @@ void conn_half_close(Conn *c, const char *reason);
 /* Reset: SO_LINGER 0 and close, the peer gets RST. */
 void conn_abort(Conn *c, const char *reason);
 void conn_handle_events(Conn *c, uint32_t events);
+/* Write what a batch_output type buffered during the batch (manager.c, at the end of a batch). */
+void conn_flush(Conn *c);
 /* Catch the ACK of our FIN (FIN_WAIT_1 -> FIN_WAIT_2) before a control query reports the state. */
 void conn_refresh(Conn *c);
 /* The daemon is exiting: end a lingering connection's watch without waiting for the kernel. */
@@ -410,6 +417,8 @@ typedef struct Manager {
         ListNode closing; /* open fds in an active or passive close, each with a deadline */
         ListNode lingering; /* closed fds whose 4-tuple the kernel still holds */
         ListNode dead; /* to free at the next safe point */
+        ListNode flush; /* connections with output buffered during the current batch (batch_output) */
+        bool batching; /* inside on_epoll's batch: batch_output types buffer what they send */
         size_t n_lingering;
         unsigned n_conns; /* counted connections over all servers */
 
