@@ -110,14 +110,22 @@ static uint64_t cb_random(void *userdata) {
 }
 
 static CmdContext context_for(Conn *c) {
+        /* the UTC offset changes at most with the second (a DST switch): looked up once a second,
+         * not for every request */
+        static time_t offset_second = -1;
+        static long offset;
         struct timespec ts;
-        struct tm tm;
         clock_gettime(CLOCK_REALTIME, &ts);
-        time_t t = ts.tv_sec;
-        localtime_r(&t, &tm);
+        if (ts.tv_sec != offset_second) {
+                struct tm tm;
+                time_t t = ts.tv_sec;
+                localtime_r(&t, &tm);
+                offset = tm.tm_gmtoff;
+                offset_second = ts.tv_sec;
+        }
         return (CmdContext){
                 .now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9,
-                .utc_offset = tm.tm_gmtoff,
+                .utc_offset = offset,
                 .random = cb_random,
                 .stats = cb_stats,
                 .whoami = cb_whoami,
@@ -241,4 +249,5 @@ const ServerVtable enhanced_vtable = {
         .conn_free = enhanced_conn_free,
         .describe = enhanced_describe,
         .free_state = enhanced_free_state,
+        .batch_output = true,
 };

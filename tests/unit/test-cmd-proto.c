@@ -155,6 +155,39 @@ static void test_echo_each_type(void) {
         }
 }
 
+/* The echo command writes its data string itself (8 bytes at a time): byte for byte what json-c
+ * writes, for every byte value, at every position against the 8-byte steps, with and without
+ * slash escapes. */
+static void test_echo_string_escapes_as_json_c(void) {
+        Stub s = {};
+        CmdContext ctx = context(&s, NOW, 0);
+        char data[300];
+        size_t len = 0;
+
+        for (int b = 1; b < 256; b++)
+                data[len++] = (char)b;
+        for (size_t shift = 0; shift < 9; shift++) {
+                for (size_t cut = len - 20; cut <= len; cut++) {
+                        struct json_object *req = json_object_new_object();
+                        json_object_object_add(req, "command", json_object_new_string("echo"));
+                        json_object_object_add(req, "data", json_object_new_string_len(data + shift, (int)(cut - shift)));
+                        struct json_object *plain = json_object_new_string_len(data + shift, (int)(cut - shift));
+                        CmdKind kind;
+                        struct json_object *reply = cmd_handle(req, &ctx, &kind), *v;
+                        ASSERT_TRUE(reply && json_object_object_get_ex(reply, "data", &v));
+                        for (int flags = 0; flags < 2; flags++) {
+                                int f = JSON_C_TO_STRING_PLAIN | (flags ? JSON_C_TO_STRING_NOSLASHESCAPE : 0);
+                                char *want = strdup(json_object_to_json_string_ext(plain, f));
+                                ASSERT_STREQ(json_object_to_json_string_ext(v, f), want);
+                                free(want);
+                        }
+                        json_object_put(plain);
+                        json_object_put(reply);
+                        json_object_put(req);
+                }
+        }
+}
+
 static void test_echo_missing_data(void) {
         EXPECT_REPLY("{\"command\":\"echo\"}", CMD_ECHO,
                      "{\"status\":\"success\",\"command\":\"echo\",\"data\":null,\"timestamp\":" TS "}");
@@ -316,11 +349,13 @@ static void expect_time_at(double now, long utc_offset, const char *expected, un
         CmdContext ctx = context(&s, now, utc_offset);
         char text[160];
 
-        /* the timestamp is the caller's clock, whatever the offset */
-        struct json_object *ts = json_object_new_double(now);
-        snprintf(text, sizeof(text), "{\"status\":\"success\",\"command\":\"time\",\"result\":\"%s\",\"timestamp\":%s}", expected,
-                 json_object_to_json_string_ext(ts, JSON_C_TO_STRING_PLAIN));
-        json_object_put(ts);
+        /* the timestamp is the caller's clock, whatever the offset, to the microsecond, without
+         * trailing zeros but with at least one digit after the point */
+        char ts[40];
+        int n = snprintf(ts, sizeof(ts), "%.6f", now);
+        while (ts[n - 1] == '0' && ts[n - 2] != '.')
+                ts[--n] = '\0';
+        snprintf(text, sizeof(text), "{\"status\":\"success\",\"command\":\"time\",\"result\":\"%s\",\"timestamp\":%s}", expected, ts);
         expect_reply_ctx_at("{\"command\":\"time\"}", &ctx, CMD_TIME, text, line, func);
 }
 
@@ -504,6 +539,7 @@ int main(void) {
         static CU_TestInfo echo_tests[] = {
                 { "echo_each_type", test_echo_each_type },
                 { "echo_missing_data", test_echo_missing_data },
+                { "echo_string_escapes_as_json_c", test_echo_string_escapes_as_json_c },
                 { "echo_reply_outlives_request", test_echo_reply_outlives_request },
                 CU_TEST_INFO_NULL,
         };
