@@ -57,9 +57,12 @@ typedef struct Joiner {
         uint64_t leave_at;
 } Joiner;
 
+/* The chat readers only listen: without idle_timeout = 0 the server would (rightly) close them as
+ * idle after its default 300 s. */
 static const char *config_text(const char *echo, const char *chat, int variant) {
         return tstr("[daemon]\nmax_sessions = 8\n\n[server %s]\ntype = echo\nlisten = 127.0.0.1:0\nidle_timeout = %d\n\n"
-                    "[server %s]\ntype = chat\nlisten = 127.0.0.2:0\nprotocol = line\nmax_rate = 0\nhistory = 5\nmax_queue = 256K\n",
+                    "[server %s]\ntype = chat\nlisten = 127.0.0.2:0\nprotocol = line\nmax_rate = 0\nhistory = 5\nmax_queue = 256K\n"
+                    "idle_timeout = 0\n",
                     echo, 300 + variant % 2, chat);
 }
 
