@@ -119,14 +119,27 @@ start_uvloop() {
         wait_port $p_other
 }
 
-# run NAME PORT MODE ARGS...: one bench run; appends its --json line to $work/NAME.
+# The server's CPU time so far (user + system, all threads), in clock ticks.
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null || echo 0; }
+tck=$(getconf CLK_TCK)
+
+# run NAME PORT MODE ARGS...: one bench run; appends its --json line to $work/NAME, and the
+# server's CPU time per unit of work (a round trip, connection or delivery), in microseconds, as
+# {"server_cpu_us":X} to $work/NAME.cpu: what a server spends per message whether or not the load
+# generator is the limit of the run.
 run() {
-        local name=$1 port=$2 mode=$3
+        local name=$1 port=$2 mode=$3 t0 t1 line units
         shift 3
+        t0=$(server_ticks)
         if ! $pin_load "$bench" "$mode" -q --json "$@" 127.0.0.1:"$port" >>"$work/$name" 2>"$work/$name.err"; then
                 echo "compare.sh: $name: $(tail -1 "$work/$name.err")" >&2
                 failed="$failed $name"
+                return
         fi
+        t1=$(server_ticks)
+        line=$(tail -n 1 "$work/$name")
+        units=$(sed -nE 's/.*"(round_trips|connections|deliveries)":([0-9]+),.*/\2/p' <<<"$line" | tail -n 1)
+        awk -v t=$((t1 - t0)) -v n="${units:-0}" -v hz="$tck" 'BEGIN { if (n > 0) printf "{\"server_cpu_us\":%.4f}\n", t * 1e6 / hz / n }' >>"$work/$name.cpu"
 }
 
 # median NAME FIELD
@@ -134,6 +147,16 @@ median() {
         sed -n "s/.*\"$2\":\([0-9.eE+-]*\).*/\1/p" "$work/$1" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "nan"}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "nan"}'; }
+
+# save_stats FILE: the daemon's counters (tcpeductl stats); a busy daemon gets three tries.
+save_stats() {
+        for _ in 1 2 3; do
+                "$bdir/tcpeductl" -s "$work/control.sock" stats >"$1" 2>&1 && return 0
+                sleep 1
+        done
+        echo "compare.sh: tcpeductl stats: $(tail -n 1 "$1")" >&2
+        : >"$1"
+}
 
 failed=""
 echo_big=(-c 50 -s 1024 -p 16 -d "$secs")
@@ -163,10 +186,10 @@ for r in $(seq "$rounds"); do
         run ted_churn_all $p_echo churn "${churn[@]}"
         run ted_chat $p_chat chat "${chat[@]}"
         run ted_chat_stalled $p_chat chat "${chat[@]}" --stalled 1
-        "$bdir/tcpeductl" -s "$work/control.sock" stats >"$work/stats_all.$r" 2>&1 || true
+        save_stats "$work/stats_all.$r"
         start_tcpedud summary
         run ted_churn $p_echo churn "${churn[@]}"
-        "$bdir/tcpeductl" -s "$work/control.sock" stats >"$work/stats_summary.$r" 2>&1 || true
+        save_stats "$work/stats_summary.$r"
 done
 
 # Idle: as many connections as the file limit lets both ends hold, up to 50,000.
@@ -182,6 +205,7 @@ stat_sum() { # stat_sum PREFIX KEY: summed over rounds
 }
 
 m() { median "$@"; }
+cpu() { median "$1.cpu" server_cpu_us; } # the median server CPU microseconds per unit of NAME
 printf '\n%-58s %12s %12s %8s %s\n' "target" "tcpedud" "reference" "ratio" "goal"
 row() { printf '%-58s %12s %12s %8s %s\n' "$@"; }
 a=$(m ted_big round_trips_per_s) b=$(m base_big round_trips_per_s)
@@ -192,14 +216,22 @@ if [ $have_uvloop = yes ]; then
 else
         row "1 echo 50c 1KiB P16 msg/s vs uvloop" "$a" "-" "-" "python3-uvloop not installed"
 fi
+a=$(cpu ted_big) b=$(cpu base_big)
+row "1   server CPU us/msg, baseline's vs tcpedud's" "$a" "$b" "$(ratio "$b" "$a")" ">= 0.90 (CPU)"
+if [ $have_uvloop = yes ]; then
+        u=$(cpu uv_big)
+        row "1   server CPU us/msg, uvloop's vs tcpedud's" "$a" "$u" "$(ratio "$u" "$a")" ">= 3.00 (CPU)"
+fi
 a=$(m ted_pp latency_p50_us) b=$(m base_pp latency_p50_us)
 row "2 echo 1c 1KiB ping-pong p50 us vs baseline" "$a" "$b" "$(ratio "$a" "$b")" "<= 1.15"
 a=$(m ted_64k mib_per_s) b=$(m base_64k mib_per_s)
 row "3 echo 10c 64KiB MiB/s vs baseline" "$a" "$b" "$(ratio "$a" "$b")" ">= 0.90"
 a=$(m ted_churn connections_per_s) b=$(m base_churn connections_per_s)
 row "4 churn 50 conn/s (log summary) vs baseline" "$a" "$b" "$(ratio "$a" "$b")" ">= 0.80"
+a=$(cpu ted_churn) b=$(cpu base_churn)
+row "4   server CPU us/connection, baseline's vs tcpedud's" "$a" "$b" "$(ratio "$b" "$a")" "(CPU)"
 row "4   journal entries dropped (summary runs)" "$(($(stat_sum stats_summary log_dropped_queue_full) + $(stat_sum stats_summary log_dropped_write_failed)))" "-" "-" "0"
-a=$(m ted_churn_all connections_per_s)
+a=$(m ted_churn_all connections_per_s) b=$(m base_churn connections_per_s)
 row "4   churn 50 conn/s with log all vs baseline" "$a" "$b" "$(ratio "$a" "$b")" "no stall"
 row "4   log all: entries submitted / written / dropped" \
         "$(stat_sum stats_all log_submitted)" "$(stat_sum stats_all log_written)" \
@@ -216,8 +248,12 @@ row "6   with a stalled member: p99 to last member, ms" "$(awk -v v="$(m ted_cha
         "$(ratio "$(m ted_chat_stalled latency_p99_us)" 100000)" "<= 1.00"
 a=$(m ted_enh round_trips_per_s) b=$(m ted_big round_trips_per_s)
 row "7 enhanced JSON echo 50c 1KiB P16 req/s vs tcpedud echo" "$a" "$b" "$(ratio "$a" "$b")" ">= 0.60"
+a=$(cpu ted_enh) b=$(cpu ted_big)
+row "7   server CPU us/msg, echo's vs enhanced's" "$a" "$b" "$(ratio "$b" "$a")" "(CPU)"
 echo
 echo "medians of $rounds alternating runs of ${secs}s; servers ${pin_server:-unpinned}, load ${pin_load:-unpinned}; $(nproc) CPUs"
+echo "(CPU) rows: the server's CPU time per unit of work, in microseconds (clock ticks of 1/$tck s);"
+echo "their ratio is how many times less CPU tcpedud spends, whether or not the load generator was the limit"
 if [ -n "$failed" ]; then
         echo "runs that failed:$failed" >&2
         exit 1
