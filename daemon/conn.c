@@ -647,8 +647,10 @@ static void conn_on_writable(Conn *c) {
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN)
+                        if (errno == EAGAIN) {
+                                conn_update_events(c); /* EPOLLOUT, if a batch's flush found the socket full */
                                 return;
+                        }
                         conn_on_error(c, errno);
                         return;
                 }
@@ -769,11 +771,8 @@ int conn_send(Conn *c, const void *data, size_t len) {
 
 void conn_flush(Conn *c) {
         list_remove(&c->flush_node);
-        if (c->fd < 0 || c->dead || !outbuf_len(c->out))
-                return;
-        conn_on_writable(c);
-        if (c->fd >= 0 && !c->dead)
-                conn_update_events(c); /* EPOLLOUT if the socket did not take it all */
+        if (c->fd >= 0 && !c->dead && outbuf_len(c->out))
+                conn_on_writable(c);
 }
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
