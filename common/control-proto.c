@@ -20,15 +20,29 @@ static const char *const error_table[_CONTROL_ERROR_MAX] = {
         [CONTROL_ERROR_CONNECT_FAILED] = "connect-failed",
 };
 
-/* Session commands are open to every user: a session belongs to its opener, whom the daemon checks. */
-static const ControlCommand command_table[] = {
-        { "status", false, false },        { "servers", false, false },      { "show", false, false },
-        { "start", true, true },           { "stop", true, true },           { "restart", true, true },
-        { "connections", false, false },   { "conn", false, false },         { "kick", true, true },
-        { "reload", true, true },          { "monitor", false, false },      { "stats", false, false },
-        { "log-level", true, true },       { "chat-say", true, true },       { "session-open", false, true },
-        { "session-send", false, false },  { "session-recv", false, false }, { "session-close", false, true },
-        { "session-watch", false, false }, { "sessions", false, false },
+/* Session commands are open to every user: a session belongs to its opener, whom the daemon checks.
+ * Indexed by ControlVerb: the one list of verbs the protocol has. */
+static const ControlCommand command_table[_CONTROL_VERB_MAX] = {
+        [CONTROL_VERB_STATUS] = { CONTROL_VERB_STATUS, "status", false, false },
+        [CONTROL_VERB_SERVERS] = { CONTROL_VERB_SERVERS, "servers", false, false },
+        [CONTROL_VERB_SHOW] = { CONTROL_VERB_SHOW, "show", false, false },
+        [CONTROL_VERB_START] = { CONTROL_VERB_START, "start", true, true },
+        [CONTROL_VERB_STOP] = { CONTROL_VERB_STOP, "stop", true, true },
+        [CONTROL_VERB_RESTART] = { CONTROL_VERB_RESTART, "restart", true, true },
+        [CONTROL_VERB_CONNECTIONS] = { CONTROL_VERB_CONNECTIONS, "connections", false, false },
+        [CONTROL_VERB_CONN] = { CONTROL_VERB_CONN, "conn", false, false },
+        [CONTROL_VERB_KICK] = { CONTROL_VERB_KICK, "kick", true, true },
+        [CONTROL_VERB_RELOAD] = { CONTROL_VERB_RELOAD, "reload", true, true },
+        [CONTROL_VERB_MONITOR] = { CONTROL_VERB_MONITOR, "monitor", false, false },
+        [CONTROL_VERB_STATS] = { CONTROL_VERB_STATS, "stats", false, false },
+        [CONTROL_VERB_LOG_LEVEL] = { CONTROL_VERB_LOG_LEVEL, "log-level", true, true },
+        [CONTROL_VERB_CHAT_SAY] = { CONTROL_VERB_CHAT_SAY, "chat-say", true, true },
+        [CONTROL_VERB_SESSION_OPEN] = { CONTROL_VERB_SESSION_OPEN, "session-open", false, true },
+        [CONTROL_VERB_SESSION_SEND] = { CONTROL_VERB_SESSION_SEND, "session-send", false, false },
+        [CONTROL_VERB_SESSION_RECV] = { CONTROL_VERB_SESSION_RECV, "session-recv", false, false },
+        [CONTROL_VERB_SESSION_CLOSE] = { CONTROL_VERB_SESSION_CLOSE, "session-close", false, true },
+        [CONTROL_VERB_SESSION_WATCH] = { CONTROL_VERB_SESSION_WATCH, "session-watch", false, false },
+        [CONTROL_VERB_SESSIONS] = { CONTROL_VERB_SESSIONS, "sessions", false, false },
 };
 
 const char *control_error_to_string(ControlError e) {
@@ -47,6 +61,10 @@ const ControlCommand *control_command_find(const char *name) {
                 if (strcmp(command_table[i].name, name) == 0)
                         return &command_table[i];
         return NULL;
+}
+
+const ControlCommand *control_command_get(ControlVerb v) {
+        return v >= 0 && v < _CONTROL_VERB_MAX ? &command_table[v] : NULL;
 }
 
 const ControlCommand *control_commands(size_t *ret_n) {

@@ -36,13 +36,43 @@ typedef enum ControlError {
 const char *control_error_to_string(ControlError e);
 ControlError control_error_from_string(const char *s);
 
+/* Every command of the protocol, once. The daemon's handler table is indexed by it, tcpeductl's
+ * verbs name it, and tests/unit/test-verb-lists checks both against this list and the completion. */
+typedef enum ControlVerb {
+        CONTROL_VERB_STATUS,
+        CONTROL_VERB_SERVERS,
+        CONTROL_VERB_SHOW,
+        CONTROL_VERB_START,
+        CONTROL_VERB_STOP,
+        CONTROL_VERB_RESTART,
+        CONTROL_VERB_CONNECTIONS,
+        CONTROL_VERB_CONN,
+        CONTROL_VERB_KICK,
+        CONTROL_VERB_RELOAD,
+        CONTROL_VERB_MONITOR,
+        CONTROL_VERB_STATS,
+        CONTROL_VERB_LOG_LEVEL,
+        CONTROL_VERB_CHAT_SAY,
+        CONTROL_VERB_SESSION_OPEN,
+        CONTROL_VERB_SESSION_SEND,
+        CONTROL_VERB_SESSION_RECV,
+        CONTROL_VERB_SESSION_CLOSE,
+        CONTROL_VERB_SESSION_WATCH,
+        CONTROL_VERB_SESSIONS,
+        _CONTROL_VERB_MAX,
+        _CONTROL_VERB_INVALID = -EINVAL,
+} ControlVerb;
+
 typedef struct ControlCommand {
-        const char *name;
+        ControlVerb verb;
+        const char *name; /* on the wire */
         bool mutating; /* needs an admin: root, the daemon's uid, or a member of admin_group */
         bool logged; /* each use goes to the journal with the caller's uid and pid */
 } ControlCommand;
 
 const ControlCommand *control_command_find(const char *name);
+const ControlCommand *control_command_get(ControlVerb v);
+/* All of them, indexed by ControlVerb: *ret_n is _CONTROL_VERB_MAX. */
 const ControlCommand *control_commands(size_t *ret_n);
 
 typedef struct ControlRequest {
