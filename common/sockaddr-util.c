@@ -22,9 +22,67 @@ static int parse_port(const char *s, uint16_t *ret) {
         return 0;
 }
 
-int sockaddr_parse(const char *s, SockaddrUnion *ret, socklen_t *ret_len, const char **ret_error) {
+/* Why the text is not an address, for the caller to show; always -EINVAL. */
+static int parse_error(const char **ret_error, const char *why) {
+        *ret_error = why;
+        return -EINVAL;
+}
+
+/* "[ADDR]:PORT", ADDR optionally with "%IFNAME": the address and its scope into *u, the text after
+ * "]:" into *ret_port. */
+static int parse_ipv6_host(const char *s, SockaddrUnion *u, const char **ret_port, const char **ret_error) {
         char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-        const char *port_str, *err = NULL;
+        const char *end = strchr(s, ']');
+
+        if (!end)
+                return parse_error(ret_error, "missing ']' after IPv6 address");
+        if (end[1] != ':')
+                return parse_error(ret_error, "missing ':PORT' after ']'");
+        size_t n = (size_t)(end - s - 1);
+        if (n == 0 || n >= sizeof(host))
+                return parse_error(ret_error, "bad IPv6 address");
+        memcpy(host, s + 1, n);
+        host[n] = 0;
+
+        char *pct = strchr(host, '%');
+        if (pct) {
+                *pct = 0;
+                unsigned idx = if_nametoindex(pct + 1);
+                if (idx == 0)
+                        return parse_error(ret_error, "unknown interface in IPv6 scope");
+                u->in6.sin6_scope_id = idx;
+        }
+        if (inet_pton(AF_INET6, host, &u->in6.sin6_addr) != 1)
+                return parse_error(ret_error, "bad IPv6 address");
+        u->in6.sin6_family = AF_INET6;
+        *ret_port = end + 2;
+        return 0;
+}
+
+/* "ADDR:PORT" with a dotted-quad ADDR: the address into *u, the text after ':' into *ret_port. */
+static int parse_ipv4_host(const char *s, SockaddrUnion *u, const char **ret_port, const char **ret_error) {
+        char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+        const char *colon = strrchr(s, ':');
+
+        if (!colon)
+                return parse_error(ret_error, "missing ':PORT'");
+        if (memchr(s, ':', (size_t)(colon - s)))
+                return parse_error(ret_error, "IPv6 addresses must be written as [ADDR]:PORT");
+        size_t n = (size_t)(colon - s);
+        if (n == 0 || n >= sizeof(host))
+                return parse_error(ret_error, "bad IPv4 address");
+        memcpy(host, s, n);
+        host[n] = 0;
+        /* inet_pton, unlike inet_aton, rejects "127.1" and octal forms. */
+        if (inet_pton(AF_INET, host, &u->in.sin_addr) != 1)
+                return parse_error(ret_error, "bad IPv4 address");
+        u->in.sin_family = AF_INET;
+        *ret_port = colon + 1;
+        return 0;
+}
+
+int sockaddr_parse(const char *s, SockaddrUnion *ret, socklen_t *ret_len, const char **ret_error) {
+        const char *port_str = NULL, *err = NULL;
         SockaddrUnion u = {};
         uint16_t port;
         int r;
@@ -33,66 +91,9 @@ int sockaddr_parse(const char *s, SockaddrUnion *ret, socklen_t *ret_len, const 
                 err = "empty address";
                 goto fail;
         }
-
-        if (s[0] == '[') {
-                const char *end = strchr(s, ']');
-                if (!end) {
-                        err = "missing ']' after IPv6 address";
-                        goto fail;
-                }
-                if (end[1] != ':') {
-                        err = "missing ':PORT' after ']'";
-                        goto fail;
-                }
-                size_t n = (size_t)(end - s - 1);
-                if (n == 0 || n >= sizeof(host)) {
-                        err = "bad IPv6 address";
-                        goto fail;
-                }
-                memcpy(host, s + 1, n);
-                host[n] = 0;
-                port_str = end + 2;
-
-                char *pct = strchr(host, '%');
-                if (pct) {
-                        *pct = 0;
-                        unsigned idx = if_nametoindex(pct + 1);
-                        if (idx == 0) {
-                                err = "unknown interface in IPv6 scope";
-                                goto fail;
-                        }
-                        u.in6.sin6_scope_id = idx;
-                }
-                if (inet_pton(AF_INET6, host, &u.in6.sin6_addr) != 1) {
-                        err = "bad IPv6 address";
-                        goto fail;
-                }
-                u.in6.sin6_family = AF_INET6;
-        } else {
-                const char *colon = strrchr(s, ':');
-                if (!colon) {
-                        err = "missing ':PORT'";
-                        goto fail;
-                }
-                if (memchr(s, ':', (size_t)(colon - s))) {
-                        err = "IPv6 addresses must be written as [ADDR]:PORT";
-                        goto fail;
-                }
-                size_t n = (size_t)(colon - s);
-                if (n == 0 || n >= sizeof(host)) {
-                        err = "bad IPv4 address";
-                        goto fail;
-                }
-                memcpy(host, s, n);
-                host[n] = 0;
-                port_str = colon + 1;
-                /* inet_pton, unlike inet_aton, rejects "127.1" and octal forms. */
-                if (inet_pton(AF_INET, host, &u.in.sin_addr) != 1) {
-                        err = "bad IPv4 address";
-                        goto fail;
-                }
-                u.in.sin_family = AF_INET;
-        }
+        r = s[0] == '[' ? parse_ipv6_host(s, &u, &port_str, &err) : parse_ipv4_host(s, &u, &port_str, &err);
+        if (r < 0)
+                goto fail;
 
         r = parse_port(port_str, &port);
         if (r < 0) {
