@@ -74,9 +74,102 @@ static int word(const char *msg, size_t len, char *w, size_t wsize, const char *
         return 0;
 }
 
+/* The entry *pp (NULL: none of that key) is where key is or would go; value is what followed it. */
+typedef void (*KvKeyCommand)(Store *st, tcpedu_conn *c, Entry **pp, const char *key, const char *value, size_t value_len);
+
+static void kv_get(Store *st, tcpedu_conn *c, Entry **pp, const char *key, const char *value, size_t value_len) {
+        char out[KV_VALUE_MAX + 32];
+        (void)key, (void)value, (void)value_len;
+
+        if (!*pp) {
+                reply(st, c, "NOT_FOUND\n");
+                return;
+        }
+        snprintf(out, sizeof(out), "VALUE %s\n", (*pp)->value);
+        reply(st, c, out);
+}
+
+static void kv_del(Store *st, tcpedu_conn *c, Entry **pp, const char *key, const char *value, size_t value_len) {
+        (void)key, (void)value, (void)value_len;
+
+        if (!*pp) {
+                reply(st, c, "NOT_FOUND\n");
+                return;
+        }
+        Entry *e = *pp;
+        *pp = e->next;
+        free(e->value);
+        free(e);
+        st->n--;
+        reply(st, c, "OK\n");
+}
+
+/* A new key goes first in the list, so KEYS lists the newest first. */
+static const char *kv_insert(Store *st, const char *key, char *v) {
+        if (st->n >= KV_MAX_KEYS)
+                return "ERR store full (1000 keys)\n";
+        Entry *e = calloc(1, sizeof(Entry));
+        if (!e)
+                return "ERR out of memory\n";
+        snprintf(e->key, sizeof(e->key), "%s", key);
+        e->value = v;
+        e->next = st->head;
+        st->head = e;
+        st->n++;
+        return NULL;
+}
+
+static void kv_set(Store *st, tcpedu_conn *c, Entry **pp, const char *key, const char *value, size_t value_len) {
+        if (value_len == 0 || value_len > KV_VALUE_MAX || memchr(value, 0, value_len)) {
+                reply(st, c, "ERR value required (1-1024 bytes)\n");
+                return;
+        }
+        char *v = strndup(value, value_len);
+        if (!v) {
+                reply(st, c, "ERR out of memory\n");
+                return;
+        }
+        if (*pp) {
+                free((*pp)->value);
+                (*pp)->value = v;
+        } else {
+                const char *err = kv_insert(st, key, v);
+                if (err) {
+                        free(v);
+                        reply(st, c, err);
+                        return;
+                }
+        }
+        reply(st, c, "OK\n");
+}
+
+static void kv_keys(Store *st, tcpedu_conn *c) {
+        reply(st, c, "KEYS");
+        for (Entry *e = st->head; e; e = e->next) {
+                reply(st, c, " ");
+                reply(st, c, e->key);
+        }
+        reply(st, c, "\n");
+}
+
+static void kv_count(Store *st, tcpedu_conn *c) {
+        char out[32];
+        snprintf(out, sizeof(out), "COUNT %u\n", st->n);
+        reply(st, c, out);
+}
+
+/* The verbs: those with a key get it parsed and looked up first; KEYS and COUNT ignore the rest. */
+static const struct {
+        const char *name;
+        KvKeyCommand with_key;
+        void (*without_key)(Store *st, tcpedu_conn *c);
+} kv_commands[] = {
+        { "SET", kv_set, NULL }, { "GET", kv_get, NULL }, { "DEL", kv_del, NULL }, { "KEYS", NULL, kv_keys }, { "COUNT", NULL, kv_count },
+};
+
 static void kv_on_message(void *state, tcpedu_conn *c, const char *msg, size_t len) {
         Store *st = state;
-        char cmd[8], key[KV_KEY_MAX + 1], out[KV_VALUE_MAX + 32];
+        char cmd[8], key[KV_KEY_MAX + 1];
         const char *rest, *value;
         size_t rest_len, value_len;
 
@@ -84,80 +177,21 @@ static void kv_on_message(void *state, tcpedu_conn *c, const char *msg, size_t l
                 reply(st, c, "ERR unknown command (SET, GET, DEL, KEYS, COUNT)\n");
                 return;
         }
-        if (strcmp(cmd, "KEYS") == 0 || strcmp(cmd, "COUNT") == 0) {
-                if (cmd[0] == 'C') {
-                        snprintf(out, sizeof(out), "COUNT %u\n", st->n);
-                        reply(st, c, out);
+        for (size_t i = 0; i < sizeof(kv_commands) / sizeof(kv_commands[0]); i++) {
+                if (strcmp(cmd, kv_commands[i].name) != 0)
+                        continue;
+                if (kv_commands[i].without_key) {
+                        kv_commands[i].without_key(st, c);
                         return;
                 }
-                reply(st, c, "KEYS");
-                for (Entry *e = st->head; e; e = e->next) {
-                        reply(st, c, " ");
-                        reply(st, c, e->key);
+                if (word(rest, rest_len, key, sizeof(key), &value, &value_len) < 0) {
+                        reply(st, c, "ERR key required (1-64 bytes)\n");
+                        return;
                 }
-                reply(st, c, "\n");
+                kv_commands[i].with_key(st, c, find(st, key), key, value, value_len);
                 return;
         }
-        if (strcmp(cmd, "SET") != 0 && strcmp(cmd, "GET") != 0 && strcmp(cmd, "DEL") != 0) {
-                reply(st, c, "ERR unknown command (SET, GET, DEL, KEYS, COUNT)\n");
-                return;
-        }
-        if (word(rest, rest_len, key, sizeof(key), &value, &value_len) < 0) {
-                reply(st, c, "ERR key required (1-64 bytes)\n");
-                return;
-        }
-        Entry **pp = find(st, key);
-        if (cmd[0] == 'G') {
-                if (!*pp) {
-                        reply(st, c, "NOT_FOUND\n");
-                        return;
-                }
-                snprintf(out, sizeof(out), "VALUE %s\n", (*pp)->value);
-                reply(st, c, out);
-        } else if (cmd[0] == 'D') {
-                if (!*pp) {
-                        reply(st, c, "NOT_FOUND\n");
-                        return;
-                }
-                Entry *e = *pp;
-                *pp = e->next;
-                free(e->value);
-                free(e);
-                st->n--;
-                reply(st, c, "OK\n");
-        } else {
-                if (value_len == 0 || value_len > KV_VALUE_MAX || memchr(value, 0, value_len)) {
-                        reply(st, c, "ERR value required (1-1024 bytes)\n");
-                        return;
-                }
-                char *v = strndup(value, value_len);
-                if (!v) {
-                        reply(st, c, "ERR out of memory\n");
-                        return;
-                }
-                if (*pp) {
-                        free((*pp)->value);
-                        (*pp)->value = v;
-                } else {
-                        if (st->n >= KV_MAX_KEYS) {
-                                free(v);
-                                reply(st, c, "ERR store full (1000 keys)\n");
-                                return;
-                        }
-                        Entry *e = calloc(1, sizeof(Entry));
-                        if (!e) {
-                                free(v);
-                                reply(st, c, "ERR out of memory\n");
-                                return;
-                        }
-                        snprintf(e->key, sizeof(e->key), "%s", key);
-                        e->value = v;
-                        e->next = st->head;
-                        st->head = e;
-                        st->n++;
-                }
-                reply(st, c, "OK\n");
-        }
+        reply(st, c, "ERR unknown command (SET, GET, DEL, KEYS, COUNT)\n");
 }
 
 static const tcpedu_handler handler = {
