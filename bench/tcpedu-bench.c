@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,102 +116,104 @@ static int parse_target(const char *s, struct sockaddr_storage *ret, socklen_t *
         return 0;
 }
 
-static int parse_options(int argc, char **argv, Options *o) {
-        enum { OPT_SOURCES = 256, OPT_STALLED, OPT_RSS_PID, OPT_JSON };
-        static const struct option longopts[] = {
-                { "connections", required_argument, NULL, 'c' },
-                { "size", required_argument, NULL, 's' },
-                { "pipeline", required_argument, NULL, 'p' },
-                { "duration", required_argument, NULL, 'd' },
-                { "count", required_argument, NULL, 'n' },
-                { "threads", required_argument, NULL, 't' },
-                { "members", required_argument, NULL, 'm' },
-                { "broadcasters", required_argument, NULL, 'b' },
-                { "sources", required_argument, NULL, OPT_SOURCES },
-                { "stalled", required_argument, NULL, OPT_STALLED },
-                { "rss-pid", required_argument, NULL, OPT_RSS_PID },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        long long conns = -1, size = -1, pipeline = -1, sources = -1;
-        unsigned long long v;
-        char *end;
-        int c;
+/* ---- options: one table drives getopt, the range checks and the messages ---- */
 
-        *o = (Options){ .threads = 1, .members = 100, .broadcasters = 4, .duration = 5 };
-        while ((c = getopt_long(argc, argv, "c:s:p:d:n:t:m:b:qh", longopts, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case 'c':
-                        if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
-                                return usage("--connections: a number from 1 to 1000000, not '%s'", optarg);
-                        conns = (long long)v;
-                        break;
-                case 's':
-                        if (parse_uint(optarg, 1 << 20, &v) < 0 || v == 0)
-                                return usage("--size: a number of bytes from 1 to 1048576, not '%s'", optarg);
-                        size = (long long)v;
-                        break;
-                case 'p':
-                        if (parse_uint(optarg, 4096, &v) < 0 || v == 0)
-                                return usage("--pipeline: a number from 1 to 4096, not '%s'", optarg);
-                        pipeline = (long long)v;
-                        break;
-                case 'd':
-                        errno = 0;
-                        o->duration = strtod(optarg, &end);
-                        if (errno || end == optarg || *end || !(o->duration >= 0) || o->duration > 86400)
-                                return usage("--duration: seconds from 0 to 86400, not '%s'", optarg);
-                        break;
-                case 'n':
-                        if (parse_uint(optarg, UINT64_MAX / 2, &v) < 0 || v == 0)
-                                return usage("--count: a positive number, not '%s'", optarg);
-                        o->count = v;
-                        break;
-                case 't':
-                        if (parse_uint(optarg, 64, &v) < 0 || v == 0)
-                                return usage("--threads: a number from 1 to 64, not '%s'", optarg);
-                        o->threads = (unsigned)v;
-                        break;
-                case 'm':
-                        if (parse_uint(optarg, 100000, &v) < 0 || v == 0)
-                                return usage("--members: a number from 1 to 100000, not '%s'", optarg);
-                        o->members = (unsigned)v;
-                        break;
-                case 'b':
-                        if (parse_uint(optarg, 1000, &v) < 0 || v == 0)
-                                return usage("--broadcasters: a number from 1 to 1000, not '%s'", optarg);
-                        o->broadcasters = (unsigned)v;
-                        break;
-                case OPT_SOURCES:
-                        if (parse_uint(optarg, 254, &v) < 0 || v == 0)
-                                return usage("--sources: a number from 1 to 254, not '%s'", optarg);
-                        sources = (long long)v;
-                        break;
-                case OPT_STALLED:
-                        if (parse_uint(optarg, 1000, &v) < 0)
-                                return usage("--stalled: a number from 0 to 1000, not '%s'", optarg);
-                        o->stalled = (unsigned)v;
-                        break;
-                case OPT_RSS_PID:
-                        if (parse_uint(optarg, 1 << 22, &v) < 0 || v == 0)
-                                return usage("--rss-pid: a process id, not '%s'", optarg);
-                        o->rss_pid = (int)v;
-                        break;
-                case OPT_JSON:
-                        o->json = true;
-                        break;
-                case 'q':
-                        o->quiet = true;
-                        break;
-                default:
-                        return usage("unknown option");
+typedef enum OptionKind {
+        OPTION_UNSIGNED, /* an unsigned field */
+        OPTION_U64,
+        OPTION_PID, /* an int field */
+        OPTION_SECONDS, /* a double field, fractions allowed */
+        OPTION_FLAG, /* a bool field, no argument */
+        OPTION_HELP,
+} OptionKind;
+
+typedef struct OptionSpec {
+        const char *name;
+        int short_name; /* 0: long only */
+        OptionKind kind;
+        size_t offset; /* into Options */
+        unsigned long long min, max;
+        const char *expected; /* "--NAME: EXPECTED, not 'ARG'" */
+} OptionSpec;
+
+#define O(field) offsetof(Options, field)
+
+/* conns, size, pipeline and sources stay 0 when not given: their defaults depend on the mode. */
+static const OptionSpec option_specs[] = {
+        { "connections", 'c', OPTION_UNSIGNED, O(conns), 1, 1000000, "a number from 1 to 1000000" },
+        { "size", 's', OPTION_UNSIGNED, O(size), 1, 1 << 20, "a number of bytes from 1 to 1048576" },
+        { "pipeline", 'p', OPTION_UNSIGNED, O(pipeline), 1, 4096, "a number from 1 to 4096" },
+        { "duration", 'd', OPTION_SECONDS, O(duration), 0, 86400, "seconds from 0 to 86400" },
+        { "count", 'n', OPTION_U64, O(count), 1, UINT64_MAX / 2, "a positive number" },
+        { "threads", 't', OPTION_UNSIGNED, O(threads), 1, 64, "a number from 1 to 64" },
+        { "members", 'm', OPTION_UNSIGNED, O(members), 1, 100000, "a number from 1 to 100000" },
+        { "broadcasters", 'b', OPTION_UNSIGNED, O(broadcasters), 1, 1000, "a number from 1 to 1000" },
+        { "sources", 0, OPTION_UNSIGNED, O(sources), 1, 254, "a number from 1 to 254" },
+        { "stalled", 0, OPTION_UNSIGNED, O(stalled), 0, 1000, "a number from 0 to 1000" },
+        { "rss-pid", 0, OPTION_PID, O(rss_pid), 1, 1 << 22, "a process id" },
+        { "json", 0, OPTION_FLAG, O(json) },
+        { "quiet", 'q', OPTION_FLAG, O(quiet) },
+        { "help", 'h', OPTION_HELP },
+};
+#define N_OPTIONS (sizeof(option_specs) / sizeof(option_specs[0]))
+#define OPTION_LONG_ONLY 256 /* getopt's value for option_specs[i] without a short name: 256 + i */
+
+/* getopt_long's two views of the table, in the table's order. */
+static void options_getopt(struct option longopts[N_OPTIONS + 1], char shortopts[2 * N_OPTIONS + 1]) {
+        size_t k = 0;
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                const OptionSpec *spec = &option_specs[i];
+                bool arg = spec->kind != OPTION_FLAG && spec->kind != OPTION_HELP;
+                int val = spec->short_name ? spec->short_name : OPTION_LONG_ONLY + (int)i;
+                longopts[i] = (struct option){ spec->name, arg ? required_argument : no_argument, NULL, val };
+                if (spec->short_name) {
+                        shortopts[k++] = (char)spec->short_name;
+                        if (arg)
+                                shortopts[k++] = ':';
                 }
         }
+        longopts[N_OPTIONS] = (struct option){};
+        shortopts[k] = 0;
+}
+
+static const OptionSpec *option_find(int val) {
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if (option_specs[i].short_name ? option_specs[i].short_name == val : OPTION_LONG_ONLY + (int)i == val)
+                        return &option_specs[i];
+        return NULL;
+}
+
+/* Store one option's argument in *o: 0, or -EXIT_USAGE after printing why. */
+static int option_set(const OptionSpec *spec, const char *arg, Options *o) {
+        char *field = (char *)o + spec->offset;
+        unsigned long long v;
+
+        if (spec->kind == OPTION_FLAG) {
+                *(bool *)field = true;
+                return 0;
+        }
+        if (spec->kind == OPTION_SECONDS) {
+                char *end;
+                errno = 0;
+                double d = strtod(arg, &end);
+                *(double *)field = d;
+                if (errno || end == arg || *end || !(d >= (double)spec->min) || d > (double)spec->max)
+                        return usage("--%s: %s, not '%s'", spec->name, spec->expected, arg);
+                return 0;
+        }
+        if (parse_uint(arg, spec->max, &v) < 0 || v < spec->min)
+                return usage("--%s: %s, not '%s'", spec->name, spec->expected, arg);
+        if (spec->kind == OPTION_U64)
+                *(uint64_t *)field = v;
+        else if (spec->kind == OPTION_PID)
+                *(int *)field = (int)v;
+        else
+                *(unsigned *)field = (unsigned)v;
+        return 0;
+}
+
+/* The MODE word and the optional ADDR:PORT after the options. */
+static int parse_mode_and_target(int argc, char **argv, Options *o) {
         if (optind >= argc)
                 return usage("which mode? echo, enhanced, churn, idle or chat");
         o->mode = _MODE_INVALID;
@@ -231,12 +234,20 @@ static int parse_options(int argc, char **argv, Options *o) {
         }
         if (optind < argc)
                 return usage("unexpected argument '%s'", argv[optind]);
+        return 0;
+}
 
+/* The defaults that depend on the mode, then the checks across options. */
+static int options_finish(Options *o) {
         bool chat = o->mode == MODE_CHAT;
-        o->conns = conns > 0 ? (unsigned)conns : o->mode == MODE_IDLE ? 1000 : 50;
-        o->size = size > 0 ? (unsigned)size : chat ? 200 : 1024;
-        o->pipeline = pipeline > 0 ? (unsigned)pipeline : chat ? 16 : 1;
-        o->sources = sources > 0 ? (unsigned)sources : o->mode == MODE_IDLE ? o->conns / 20000 + 1 : 1;
+        if (o->conns == 0)
+                o->conns = o->mode == MODE_IDLE ? 1000 : 50;
+        if (o->size == 0)
+                o->size = chat ? 200 : 1024;
+        if (o->pipeline == 0)
+                o->pipeline = chat ? 16 : 1;
+        if (o->sources == 0)
+                o->sources = o->mode == MODE_IDLE ? o->conns / 20000 + 1 : 1;
         if ((chat || o->mode == MODE_ENHANCED) && (o->size < 8 || o->size > 60000))
                 return usage("--size: %s messages take 8 to 60000 bytes", mode_names[o->mode]);
         if (chat && o->broadcasters > o->members)
@@ -249,7 +260,34 @@ static int parse_options(int argc, char **argv, Options *o) {
                 return usage("--duration 0 only holds idle connections; give a duration or a count");
         if (o->sources > 1 && o->target.ss_family != AF_INET)
                 return usage("--sources: only for an IPv4 target");
-        return 1;
+        return 0;
+}
+
+/* 1: run with *o; 0: --help was printed; -EXIT_USAGE: a usage error was printed. */
+static int parse_options(int argc, char **argv, Options *o) {
+        struct option longopts[N_OPTIONS + 1];
+        char shortopts[2 * N_OPTIONS + 1];
+        int c, r;
+
+        options_getopt(longopts, shortopts);
+        *o = (Options){ .threads = 1, .members = 100, .broadcasters = 4, .duration = 5 };
+        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+                const OptionSpec *spec = option_find(c);
+                if (!spec)
+                        return usage("unknown option");
+                if (spec->kind == OPTION_HELP) {
+                        help();
+                        return 0;
+                }
+                r = option_set(spec, optarg, o);
+                if (r < 0)
+                        return r;
+        }
+        r = parse_mode_and_target(argc, argv, o);
+        if (r < 0)
+                return r;
+        r = options_finish(o);
+        return r < 0 ? r : 1;
 }
 
 static void *worker_main(void *arg) {
@@ -368,165 +406,232 @@ static void print_result(const Options *o, const Result *r, const char *target, 
         printf("%-24s %s\n", "result", error ? "FAILED" : "ok");
 }
 
+/* One run: the workers, the clock and what the main thread saw while they ran. */
+typedef struct Run {
+        const Options *o;
+        Worker *w;
+        unsigned n_workers;
+        bool tty; /* stderr is a terminal: progress overwrites one line */
+        uint64_t t0, t_end;
+        Totals held; /* when every worker was connected */
+        Totals at_stop; /* at the deadline, before the workers drained */
+        long rss_before, rss_held; /* --rss-pid, KiB; -1: not read */
+} Run;
+
+static void format_target(const Options *o, char *target, size_t size) {
+        char host[64];
+        if (o->target.ss_family == AF_INET6)
+                snprintf(target, size, "[%s]:%u",
+                         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&o->target)->sin6_addr, host, sizeof(host)),
+                         ntohs(((const struct sockaddr_in6 *)&o->target)->sin6_port));
+        else
+                snprintf(target, size, "%s:%u", inet_ntop(AF_INET, &((const struct sockaddr_in *)&o->target)->sin_addr, host, sizeof(host)),
+                         ntohs(((const struct sockaddr_in *)&o->target)->sin_port));
+}
+
+static void *(*const mode_runs[_MODE_MAX])(void *) = {
+        [MODE_ECHO] = run_stream, [MODE_ENHANCED] = run_stream, [MODE_CHURN] = run_churn, [MODE_IDLE] = run_idle, [MODE_CHAT] = run_chat,
+};
+
+/* Signals stop the run; enough file descriptors for every connection. */
+static void prepare_process(const Options *o) {
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        pattern_init();
+        unsigned conns = o->mode == MODE_CHAT ? o->members + o->stalled : o->conns;
+        raise_nofile((rlim_t)conns + 256);
+}
+
+/* Each worker gets its share of the connections and of the count. 0 or -errno. */
+static int start_workers(Run *run) {
+        const Options *o = run->o;
+        unsigned T = run->n_workers, first = 0;
+        for (unsigned i = 0; i < T; i++) {
+                unsigned n = o->mode == MODE_CHAT ? o->members : o->conns / T + (i < o->conns % T);
+                run->w[i] = (Worker){
+                        .opt = o, .id = i, .first = first, .n = n, .quota = o->count / T + (i < o->count % T), .run = mode_runs[o->mode]
+                };
+                first += n;
+                int r = pthread_create(&run->w[i].thread, NULL, worker_main, &run->w[i]);
+                if (r != 0)
+                        return -r;
+        }
+        return 0;
+}
+
+static void print_progress(const Run *run, double elapsed, uint64_t *last_ops) {
+        const Options *o = run->o;
+        Totals t = totals(run->w, run->n_workers);
+        if (o->mode == MODE_IDLE)
+                fprintf(stderr, "[idle %5.0fs] open %llu%s", elapsed, (unsigned long long)t.open, run->tty ? "\r" : "\n");
+        else
+                fprintf(stderr, "[%s %5.1fs] %llu/s  total %llu  failures %llu%s", mode_names[o->mode], elapsed,
+                        (unsigned long long)(t.ops - *last_ops), (unsigned long long)t.ops, (unsigned long long)t.failures,
+                        run->tty ? "   \r" : "\n");
+        *last_ops = t.ops;
+}
+
+/* Progress once a second until the deadline (or a signal); count mode ends with the workers. */
+static void wait_for_end(const Run *run) {
+        const Options *o = run->o;
+        uint64_t last_ops = 0;
+        for (unsigned tick = 1;; tick++) {
+                double until = o->count ? 1e18 : o->duration == 0 ? 1e18 : o->duration;
+                double elapsed = (double)(now_ns() - run->t0) / 1e9;
+                double step = until - elapsed < 1.0 ? until - elapsed : tick - elapsed;
+                if (step > 0)
+                        sleep_s(step > 1.0 ? 1.0 : step);
+                elapsed = (double)(now_ns() - run->t0) / 1e9;
+                bool finished = o->count > 0;
+                for (unsigned i = 0; i < run->n_workers; i++)
+                        finished &= atomic_load(&run->w[i].finished);
+                if (atomic_load(&bench_stop) || finished || (!o->count && o->duration > 0 && elapsed >= o->duration))
+                        break;
+                if (!o->quiet && elapsed >= tick - 0.001)
+                        print_progress(run, elapsed, &last_ops);
+        }
+}
+
+/* Note the time and the counters, then tell the workers to drain and wait for them. */
+static void stop_workers(Run *run) {
+        const Options *o = run->o;
+        run->t_end = now_ns();
+        run->at_stop = totals(run->w, run->n_workers);
+        if (o->rss_pid) /* at the end of the hold: the server has accepted everything by now */
+                run->rss_held = rss_kib(o->rss_pid);
+        atomic_store(&bench_stop, true);
+        for (unsigned i = 0; i < run->n_workers; i++)
+                pthread_join(run->w[i].thread, NULL);
+        if (o->count)
+                run->t_end = now_ns();
+        if (!o->quiet && run->tty)
+                fputc('\n', stderr);
+}
+
+/* What every worker did, added up; the result rows of each mode are made from it. */
+typedef struct Outcome {
+        const Run *run;
+        Totals t;
+        Hist lat;
+        double secs;
+        uint64_t ops; /* count mode: all of them; duration mode: those before the deadline */
+        const char *error; /* the first worker's error, or the mode's own verdict */
+} Outcome;
+
+static void rows_stream(Result *res, Outcome *out) {
+        const Options *o = out->run->o;
+        bool echo = o->mode == MODE_ECHO;
+        row(res, "connections", "connections", o->conns, 0, "");
+        row(res, "size", "message size", o->size, 0, "bytes");
+        row(res, "pipeline", "pipeline", o->pipeline, 0, "");
+        row(res, "seconds", "duration", out->secs, 2, "s");
+        row(res, "round_trips", echo ? "round trips" : "requests", (double)out->ops, 0, "");
+        row(res, "round_trips_per_s", echo ? "round trips/s" : "requests/s", (double)out->ops / out->secs, 0, "");
+        row(res, "mib_per_s", "MiB/s (each way)", (double)out->ops * o->size / out->secs / 1048576.0, 1, "");
+        row(res, "bytes_verified", "bytes verified", (double)out->t.bytes, 0, "");
+        latency_rows(res, &out->lat, false);
+}
+
+static void rows_churn(Result *res, Outcome *out) {
+        row(res, "workers", "concurrent workers", out->run->o->conns, 0, "");
+        row(res, "seconds", "duration", out->secs, 2, "s");
+        row(res, "connections", "connections", (double)out->ops, 0, "");
+        row(res, "connections_per_s", "connections/s", (double)out->ops / out->secs, 0, "");
+        row(res, "failures", "failures", (double)out->t.failures, 0, "");
+        latency_rows(res, &out->lat, false);
+}
+
+static void rows_idle(Result *res, Outcome *out) {
+        const Run *run = out->run;
+        row(res, "requested", "connections requested", run->o->conns, 0, "");
+        row(res, "open", "connections held", (double)run->held.open, 0, "");
+        row(res, "seconds", "held for", out->secs, 2, "s");
+        row(res, "echoed_after_hold", "echoed after the hold", (double)out->t.ops, 0, "");
+        row(res, "failures", "failures", (double)out->t.failures, 0, "");
+        if (run->rss_before >= 0 && run->rss_held >= 0) {
+                row(res, "rss_before_kib", "server RSS before", (double)run->rss_before, 0, "KiB");
+                row(res, "rss_held_kib", "server RSS holding", (double)run->rss_held, 0, "KiB");
+                if (run->held.open)
+                        row(res, "rss_per_conn_bytes", "server RSS/connection",
+                            (double)(run->rss_held - run->rss_before) * 1024.0 / (double)run->held.open, 0, "bytes");
+        }
+        if (!out->error && run->held.open < run->o->conns)
+                out->error = "not every connection could be opened";
+}
+
+static void rows_chat(Result *res, Outcome *out) {
+        const Options *o = out->run->o;
+        row(res, "members", "members", o->members, 0, "");
+        row(res, "broadcasters", "broadcasters", o->broadcasters, 0, "");
+        row(res, "size", "message size", o->size, 0, "bytes");
+        row(res, "stalled", "stalled members", o->stalled, 0, "");
+        row(res, "seconds", "duration", out->secs, 2, "s");
+        row(res, "messages", "messages sent", (double)out->t.sent_msgs, 0, "");
+        row(res, "deliveries", "deliveries", (double)out->ops, 0, "");
+        row(res, "deliveries_per_s", "deliveries/s", (double)out->ops / out->secs, 0, "");
+        row(res, "stalled_dropped", "stalled members dropped", (double)out->t.dropped, 0, "");
+        row(res, "latency_p50_us", "to last member p50", hist_quantile(&out->lat, 0.50) / 1e3, 1, "us");
+        row(res, "latency_p95_us", "to last member p95", hist_quantile(&out->lat, 0.95) / 1e3, 1, "us");
+        row(res, "latency_p99_us", "to last member p99", hist_quantile(&out->lat, 0.99) / 1e3, 1, "us");
+}
+
+static void (*const mode_rows[_MODE_MAX])(Result *res, Outcome *out) = {
+        [MODE_ECHO] = rows_stream, [MODE_ENHANCED] = rows_stream, [MODE_CHURN] = rows_churn,
+        [MODE_IDLE] = rows_idle,   [MODE_CHAT] = rows_chat,
+};
+
+/* The result rows of the run; returns the error to report, NULL when it went well. */
+static const char *collect_result(const Run *run, Result *res) {
+        Outcome out = { .run = run, .t = totals(run->w, run->n_workers) };
+        for (unsigned i = 0; i < run->n_workers; i++) {
+                hist_merge(&out.lat, &run->w[i].st.lat);
+                if (!out.error && run->w[i].st.error[0])
+                        out.error = run->w[i].st.error;
+        }
+        out.secs = (double)(run->t_end - run->t0) / 1e9;
+        out.ops = run->o->count ? out.t.ops : run->at_stop.ops;
+        mode_rows[run->o->mode](res, &out);
+        return out.error;
+}
+
 int main(int argc, char **argv) {
         Options o;
         int r = parse_options(argc, argv, &o);
         if (r <= 0)
                 return -r; /* --help, or a usage error */
 
-        char target[80], host[64];
-        if (o.target.ss_family == AF_INET6)
-                snprintf(target, sizeof(target), "[%s]:%u",
-                         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&o.target)->sin6_addr, host, sizeof(host)),
-                         ntohs(((struct sockaddr_in6 *)&o.target)->sin6_port));
-        else
-                snprintf(target, sizeof(target), "%s:%u",
-                         inet_ntop(AF_INET, &((struct sockaddr_in *)&o.target)->sin_addr, host, sizeof(host)),
-                         ntohs(((struct sockaddr_in *)&o.target)->sin_port));
+        char target[80];
+        format_target(&o, target, sizeof(target));
+        prepare_process(&o);
 
-        struct sigaction sa = { .sa_handler = on_signal };
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        pattern_init();
-        unsigned conns = o.mode == MODE_CHAT ? o.members + o.stalled : o.conns;
-        raise_nofile((rlim_t)conns + 256);
-
-        unsigned T = o.mode == MODE_CHAT ? 1 : o.threads;
-        Worker *w = calloc(T, sizeof(Worker));
-        if (!w || pthread_barrier_init(&bench_ready, NULL, T + 1) != 0) {
+        Run run = { .o = &o, .n_workers = o.mode == MODE_CHAT ? 1 : o.threads, .rss_held = -1 };
+        run.w = calloc(run.n_workers, sizeof(Worker));
+        if (!run.w || pthread_barrier_init(&bench_ready, NULL, run.n_workers + 1) != 0) {
                 fprintf(stderr, "tcpedu-bench: out of memory\n");
                 return 1;
         }
-        void *(*run)(void *) = o.mode == MODE_CHURN  ? run_churn
-                               : o.mode == MODE_IDLE ? run_idle
-                               : o.mode == MODE_CHAT ? run_chat
-                                                     : run_stream;
-        long rss_before = o.rss_pid ? rss_kib(o.rss_pid) : -1;
-        unsigned first = 0;
-        for (unsigned i = 0; i < T; i++) {
-                unsigned n = o.mode == MODE_CHAT ? o.members : o.conns / T + (i < o.conns % T);
-                w[i] = (Worker){ .opt = &o, .id = i, .first = first, .n = n, .quota = o.count / T + (i < o.count % T), .run = run };
-                first += n;
-                if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
-                        fprintf(stderr, "tcpedu-bench: cannot start a thread\n");
-                        return 1;
-                }
+        run.rss_before = o.rss_pid ? rss_kib(o.rss_pid) : -1;
+        if (start_workers(&run) < 0) {
+                fprintf(stderr, "tcpedu-bench: cannot start a thread\n");
+                return 1;
         }
         if (!o.quiet)
                 fprintf(stderr, "tcpedu-bench: %s against %s: connecting...\n", mode_names[o.mode], target);
         pthread_barrier_wait(&bench_ready);
-        uint64_t t0 = now_ns(), t_end = 0;
-        long rss_held = -1;
-        Totals held = totals(w, T);
+        run.t0 = now_ns();
+        run.held = totals(run.w, run.n_workers);
+        run.tty = isatty(STDERR_FILENO);
+        wait_for_end(&run);
+        stop_workers(&run);
 
-        /* progress once a second until the deadline (or a signal); count mode ends with the workers */
-        bool tty = isatty(STDERR_FILENO);
-        uint64_t last_ops = 0;
-        for (unsigned tick = 1;; tick++) {
-                double until = o.count ? 1e18 : o.duration == 0 ? 1e18 : o.duration;
-                double elapsed = (double)(now_ns() - t0) / 1e9;
-                double step = until - elapsed < 1.0 ? until - elapsed : tick - elapsed;
-                if (step > 0)
-                        sleep_s(step > 1.0 ? 1.0 : step);
-                elapsed = (double)(now_ns() - t0) / 1e9;
-                bool finished = o.count > 0;
-                for (unsigned i = 0; i < T; i++)
-                        finished &= atomic_load(&w[i].finished);
-                if (atomic_load(&bench_stop) || finished || (!o.count && o.duration > 0 && elapsed >= o.duration))
-                        break;
-                if (!o.quiet && elapsed >= tick - 0.001) {
-                        Totals t = totals(w, T);
-                        if (o.mode == MODE_IDLE)
-                                fprintf(stderr, "[idle %5.0fs] open %llu%s", elapsed, (unsigned long long)t.open, tty ? "\r" : "\n");
-                        else
-                                fprintf(stderr, "[%s %5.1fs] %llu/s  total %llu  failures %llu%s", mode_names[o.mode], elapsed,
-                                        (unsigned long long)(t.ops - last_ops), (unsigned long long)t.ops, (unsigned long long)t.failures,
-                                        tty ? "   \r" : "\n");
-                        last_ops = t.ops;
-                }
-        }
-        t_end = now_ns();
-        Totals at_stop = totals(w, T);
-        if (o.rss_pid) /* at the end of the hold: the server has accepted everything by now */
-                rss_held = rss_kib(o.rss_pid);
-        atomic_store(&bench_stop, true);
-        for (unsigned i = 0; i < T; i++)
-                pthread_join(w[i].thread, NULL);
-        if (o.count)
-                t_end = now_ns();
-        if (!o.quiet && tty)
-                fputc('\n', stderr);
-
-        Totals t = totals(w, T);
-        Hist lat = {};
-        const char *error = NULL;
-        for (unsigned i = 0; i < T; i++) {
-                hist_merge(&lat, &w[i].st.lat);
-                if (!error && w[i].st.error[0])
-                        error = w[i].st.error;
-        }
-        double secs = (double)(t_end - t0) / 1e9;
-        uint64_t ops = o.count ? t.ops : at_stop.ops;
         Result res = {};
-        switch (o.mode) {
-        case MODE_ECHO:
-        case MODE_ENHANCED:
-                row(&res, "connections", "connections", o.conns, 0, "");
-                row(&res, "size", "message size", o.size, 0, "bytes");
-                row(&res, "pipeline", "pipeline", o.pipeline, 0, "");
-                row(&res, "seconds", "duration", secs, 2, "s");
-                row(&res, "round_trips", o.mode == MODE_ECHO ? "round trips" : "requests", (double)ops, 0, "");
-                row(&res, "round_trips_per_s", o.mode == MODE_ECHO ? "round trips/s" : "requests/s", (double)ops / secs, 0, "");
-                row(&res, "mib_per_s", "MiB/s (each way)", (double)ops * o.size / secs / 1048576.0, 1, "");
-                row(&res, "bytes_verified", "bytes verified", (double)t.bytes, 0, "");
-                latency_rows(&res, &lat, false);
-                break;
-        case MODE_CHURN:
-                row(&res, "workers", "concurrent workers", o.conns, 0, "");
-                row(&res, "seconds", "duration", secs, 2, "s");
-                row(&res, "connections", "connections", (double)ops, 0, "");
-                row(&res, "connections_per_s", "connections/s", (double)ops / secs, 0, "");
-                row(&res, "failures", "failures", (double)t.failures, 0, "");
-                latency_rows(&res, &lat, false);
-                break;
-        case MODE_IDLE:
-                row(&res, "requested", "connections requested", o.conns, 0, "");
-                row(&res, "open", "connections held", (double)held.open, 0, "");
-                row(&res, "seconds", "held for", secs, 2, "s");
-                row(&res, "echoed_after_hold", "echoed after the hold", (double)t.ops, 0, "");
-                row(&res, "failures", "failures", (double)t.failures, 0, "");
-                if (rss_before >= 0 && rss_held >= 0) {
-                        row(&res, "rss_before_kib", "server RSS before", (double)rss_before, 0, "KiB");
-                        row(&res, "rss_held_kib", "server RSS holding", (double)rss_held, 0, "KiB");
-                        if (held.open)
-                                row(&res, "rss_per_conn_bytes", "server RSS/connection",
-                                    (double)(rss_held - rss_before) * 1024.0 / (double)held.open, 0, "bytes");
-                }
-                if (!error && held.open < o.conns)
-                        error = "not every connection could be opened";
-                break;
-        case MODE_CHAT:
-                row(&res, "members", "members", o.members, 0, "");
-                row(&res, "broadcasters", "broadcasters", o.broadcasters, 0, "");
-                row(&res, "size", "message size", o.size, 0, "bytes");
-                row(&res, "stalled", "stalled members", o.stalled, 0, "");
-                row(&res, "seconds", "duration", secs, 2, "s");
-                row(&res, "messages", "messages sent", (double)t.sent_msgs, 0, "");
-                row(&res, "deliveries", "deliveries", (double)ops, 0, "");
-                row(&res, "deliveries_per_s", "deliveries/s", (double)ops / secs, 0, "");
-                row(&res, "stalled_dropped", "stalled members dropped", (double)t.dropped, 0, "");
-                row(&res, "latency_p50_us", "to last member p50", hist_quantile(&lat, 0.50) / 1e3, 1, "us");
-                row(&res, "latency_p95_us", "to last member p95", hist_quantile(&lat, 0.95) / 1e3, 1, "us");
-                row(&res, "latency_p99_us", "to last member p99", hist_quantile(&lat, 0.99) / 1e3, 1, "us");
-                break;
-        default:
-                break;
-        }
+        const char *error = collect_result(&run, &res);
         if (error)
                 fprintf(stderr, "tcpedu-bench: %s\n", error);
         print_result(&o, &res, target, error);
         pthread_barrier_destroy(&bench_ready);
-        free(w);
+        free(run.w);
         return error ? 1 : 0;
 }
