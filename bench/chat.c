@@ -285,116 +285,164 @@ static int join(Chat *ch, int fd, unsigned idx, const char *role) {
         return send(fd, line, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -EIO;
 }
 
-void *run_chat(void *arg) {
-        Worker *w = arg;
-        const Options *opt = w->opt;
-        Chat ch = { .w = w, .opt = opt, .run_id = (unsigned)getpid() % 100000 };
+/* Buffers for M members and B broadcasters; every fd -1 so that chat_free() can run whatever failed. */
+static int chat_alloc(Chat *ch) {
+        const Options *opt = ch->opt;
         unsigned M = opt->members, B = opt->broadcasters;
         int r = 0;
 
-        ch.epfd = epoll_create1(EPOLL_CLOEXEC);
-        ch.members = calloc(M, sizeof(Member));
-        ch.bc = calloc(B, sizeof(Broadcaster));
-        ch.stalled = calloc(opt->stalled + 1, sizeof(int));
-        ch.rx = malloc(RX_SIZE);
-        ch.msg = malloc(opt->size + 128);
-        if (ch.epfd < 0 || !ch.members || !ch.bc || !ch.stalled || !ch.rx || !ch.msg) {
-                worker_fail(w, "out of memory or file descriptors");
+        ch->epfd = epoll_create1(EPOLL_CLOEXEC);
+        ch->members = calloc(M, sizeof(Member));
+        ch->bc = calloc(B, sizeof(Broadcaster));
+        ch->stalled = calloc(opt->stalled + 1, sizeof(int));
+        ch->rx = malloc(RX_SIZE);
+        ch->msg = malloc(opt->size + 128);
+        if (ch->epfd < 0 || !ch->members || !ch->bc || !ch->stalled || !ch->rx || !ch->msg) {
+                worker_fail(ch->w, "out of memory or file descriptors");
                 r = -ENOMEM;
         }
         for (unsigned b = 0; r == 0 && b < B; b++)
-                if (!(ch.bc[b].slots = calloc(opt->pipeline, sizeof(Slot))))
+                if (!(ch->bc[b].slots = calloc(opt->pipeline, sizeof(Slot))))
                         r = -ENOMEM;
-        for (unsigned i = 0; ch.members && i < M; i++)
-                ch.members[i].fd = -1;
-        for (unsigned i = 0; ch.stalled && i < opt->stalled; i++)
-                ch.stalled[i] = -1;
+        for (unsigned i = 0; ch->members && i < M; i++)
+                ch->members[i].fd = -1;
+        for (unsigned i = 0; ch->stalled && i < opt->stalled; i++)
+                ch->stalled[i] = -1;
+        return r;
+}
 
-        /* join in batches: each join sends the whole user list to everyone present */
-        for (unsigned i = 0; r == 0 && i < M; i += JOIN_BATCH) {
-                ch.batch_end = i + JOIN_BATCH < M ? i + JOIN_BATCH : M;
-                for (unsigned k = i; r == 0 && k < ch.batch_end; k++) {
-                        Member *m = &ch.members[k];
-                        m->idx = k;
-                        m->next = calloc(B, sizeof(uint64_t));
-                        m->fd = bench_connect(opt, k, true);
-                        if (!m->next || m->fd < 0) {
-                                worker_fail(w, "member %u: connect: %s", k, strerror(m->fd < 0 ? -m->fd : ENOMEM));
-                                r = -EIO;
-                                break;
-                        }
-                        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = m };
-                        if (epoll_ctl(ch.epfd, EPOLL_CTL_ADD, m->fd, &ev) < 0 || join(&ch, m->fd, k, "m") < 0) {
-                                worker_fail(w, "member %u: join: %s", k, strerror(errno));
-                                r = -EIO;
-                        }
-                }
-                if (r == 0)
-                        r = pump(&ch, batch_welcomed, "joining");
+static int member_join(Chat *ch, unsigned k) {
+        Member *m = &ch->members[k];
+        m->idx = k;
+        m->next = calloc(ch->opt->broadcasters, sizeof(uint64_t));
+        m->fd = bench_connect(ch->opt, k, true);
+        if (!m->next || m->fd < 0) {
+                worker_fail(ch->w, "member %u: connect: %s", k, strerror(m->fd < 0 ? -m->fd : ENOMEM));
+                return -EIO;
         }
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = m };
+        if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, m->fd, &ev) < 0 || join(ch, m->fd, k, "m") < 0) {
+                worker_fail(ch->w, "member %u: join: %s", k, strerror(errno));
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Join in batches: each join sends the whole user list to everyone present. */
+static int chat_join_members(Chat *ch) {
+        unsigned M = ch->opt->members;
+        int r = 0;
+        for (unsigned i = 0; r == 0 && i < M; i += JOIN_BATCH) {
+                ch->batch_end = i + JOIN_BATCH < M ? i + JOIN_BATCH : M;
+                for (unsigned k = i; r == 0 && k < ch->batch_end; k++)
+                        r = member_join(ch, k);
+                if (r == 0)
+                        r = pump(ch, batch_welcomed, "joining");
+        }
+        return r;
+}
+
+static int chat_join_stalled(Chat *ch) {
+        const Options *opt = ch->opt;
+        int r = 0;
         for (unsigned i = 0; r == 0 && i < opt->stalled; i++) {
-                ch.stalled[i] = bench_connect(opt, M + i, true);
-                if (ch.stalled[i] < 0 || join(&ch, ch.stalled[i], i, "stalled") < 0) {
-                        worker_fail(w, "stalled member %u: connect or join failed", i);
+                ch->stalled[i] = bench_connect(opt, opt->members + i, true);
+                if (ch->stalled[i] < 0 || join(ch, ch->stalled[i], i, "stalled") < 0) {
+                        worker_fail(ch->w, "stalled member %u: connect or join failed", i);
                         r = -EIO;
                 }
         }
-        /* the room's queue is ordered: once everyone saw "sync", every earlier delivery is in */
-        if (r == 0) {
-                snprintf(ch.sync, sizeof(ch.sync), "sync-%u", ch.run_id);
-                int n = snprintf(ch.msg, opt->size + 128, "{\"type\":\"message\",\"content\":\"%s\"}\n", ch.sync);
-                r = send_line(&ch, &ch.members[0], ch.msg, (size_t)n);
-        }
-        if (r == 0)
-                r = pump(&ch, all_synced, "waiting for every member to settle");
+        return r;
+}
 
-        pthread_barrier_wait(&bench_ready);
-        if (r == 0) {
-                ch.running = true;
-                for (unsigned b = 0; r == 0 && b < B; b++)
-                        r = broadcast(&ch, b);
-                if (r == 0)
-                        r = pump(&ch, all_complete, "broadcasting");
-        }
-        for (unsigned b = 0; r == 0 && b < B; b++) {
-                w->st.sent_msgs += ch.bc[b].sent;
-                for (unsigned i = 0; i < M; i++)
-                        if (ch.members[i].next[b] != ch.bc[b].sent) {
+/* The room's queue is ordered: once everyone saw "sync", every earlier delivery is in. */
+static int chat_settle(Chat *ch) {
+        snprintf(ch->sync, sizeof(ch->sync), "sync-%u", ch->run_id);
+        int n = snprintf(ch->msg, ch->opt->size + 128, "{\"type\":\"message\",\"content\":\"%s\"}\n", ch->sync);
+        int r = send_line(ch, &ch->members[0], ch->msg, (size_t)n);
+        if (r == 0)
+                r = pump(ch, all_synced, "waiting for every member to settle");
+        return r;
+}
+
+static int chat_broadcast(Chat *ch) {
+        int r = 0;
+        ch->running = true;
+        for (unsigned b = 0; r == 0 && b < ch->opt->broadcasters; b++)
+                r = broadcast(ch, b);
+        if (r == 0)
+                r = pump(ch, all_complete, "broadcasting");
+        return r;
+}
+
+/* Every member got every broadcaster's every message. */
+static int chat_verify(Chat *ch) {
+        Worker *w = ch->w;
+        for (unsigned b = 0; b < ch->opt->broadcasters; b++) {
+                w->st.sent_msgs += ch->bc[b].sent;
+                for (unsigned i = 0; i < ch->opt->members; i++)
+                        if (ch->members[i].next[b] != ch->bc[b].sent) {
                                 worker_fail(w, "member %u got %llu of broadcaster %u's %llu messages", i,
-                                            (unsigned long long)ch.members[i].next[b], b, (unsigned long long)ch.bc[b].sent);
-                                r = -EPROTO;
-                                break;
+                                            (unsigned long long)ch->members[i].next[b], b, (unsigned long long)ch->bc[b].sent);
+                                return -EPROTO;
                         }
         }
-        /* a stalled member that the server dropped reads as end of stream (or reset) under its backlog */
-        for (unsigned i = 0; i < opt->stalled; i++) {
-                if (ch.stalled[i] < 0)
+        return 0;
+}
+
+/* A stalled member that the server dropped reads as end of stream (or reset) under its backlog. */
+static void chat_count_dropped(Chat *ch) {
+        for (unsigned i = 0; ch->stalled && i < ch->opt->stalled; i++) {
+                if (ch->stalled[i] < 0)
                         continue;
                 for (;;) {
-                        ssize_t n = recv(ch.stalled[i], ch.rx, RX_SIZE, MSG_DONTWAIT);
+                        ssize_t n = recv(ch->stalled[i], ch->rx, RX_SIZE, MSG_DONTWAIT);
                         if (n > 0)
                                 continue;
                         if (n == 0 || errno != EAGAIN)
-                                w->st.dropped++;
+                                ch->w->st.dropped++;
                         break;
                 }
-                close(ch.stalled[i]);
+                close(ch->stalled[i]);
         }
+}
 
-        for (unsigned i = 0; ch.members && i < M; i++) {
-                if (ch.members[i].fd >= 0)
-                        close(ch.members[i].fd);
-                free(ch.members[i].line);
-                free(ch.members[i].next);
+static void chat_free(Chat *ch) {
+        for (unsigned i = 0; ch->members && i < ch->opt->members; i++) {
+                if (ch->members[i].fd >= 0)
+                        close(ch->members[i].fd);
+                free(ch->members[i].line);
+                free(ch->members[i].next);
         }
-        for (unsigned b = 0; ch.bc && b < B; b++)
-                free(ch.bc[b].slots);
-        free(ch.members);
-        free(ch.bc);
-        free(ch.stalled);
-        free(ch.rx);
-        free(ch.msg);
-        if (ch.epfd >= 0)
-                close(ch.epfd);
+        for (unsigned b = 0; ch->bc && b < ch->opt->broadcasters; b++)
+                free(ch->bc[b].slots);
+        free(ch->members);
+        free(ch->bc);
+        free(ch->stalled);
+        free(ch->rx);
+        free(ch->msg);
+        if (ch->epfd >= 0)
+                close(ch->epfd);
+}
+
+void *run_chat(void *arg) {
+        Worker *w = arg;
+        Chat ch = { .w = w, .opt = w->opt, .run_id = (unsigned)getpid() % 100000 };
+
+        int r = chat_alloc(&ch);
+        if (r == 0)
+                r = chat_join_members(&ch);
+        if (r == 0)
+                r = chat_join_stalled(&ch);
+        if (r == 0)
+                r = chat_settle(&ch);
+
+        pthread_barrier_wait(&bench_ready);
+        if (r == 0)
+                r = chat_broadcast(&ch);
+        if (r == 0)
+                r = chat_verify(&ch);
+        chat_count_dropped(&ch);
+        chat_free(&ch);
         return NULL;
 }

@@ -228,100 +228,131 @@ static bool all_done(Stream *s) {
         return true;
 }
 
-void *run_stream(void *arg) {
-        Worker *w = arg;
-        const Options *opt = w->opt;
-        Stream s = { .w = w, .opt = opt, .enhanced = opt->mode == MODE_ENHANCED, .epfd = -1 };
-        size_t msg_max = strlen(ENH_PREFIX) + opt->size + strlen(ENH_SUFFIX);
-        bool failed = false;
+/* Connection i's buffers and socket, registered with epoll. 0 or -errno (the reason is recorded). */
+static int stream_conn_open(Stream *s, unsigned i, size_t msg_max) {
+        Worker *w = s->w;
+        const Options *opt = s->opt;
+        StreamConn *c = &s->conns[i];
 
-        s.conns = calloc(w->n, sizeof(StreamConn));
-        s.rx = malloc(RX_SIZE);
-        s.epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (!s.conns || !s.rx || s.epfd < 0) {
+        c->seed = (w->first + i) * 7919u % PATTERN_SIZE;
+        c->t_start = calloc(opt->pipeline, sizeof(uint64_t));
+        if (s->enhanced) {
+                c->out = malloc(msg_max * opt->pipeline);
+                c->line_cap = opt->size + 4096;
+                c->line = malloc(c->line_cap);
+        }
+        if (!c->t_start || (s->enhanced && (!c->out || !c->line))) {
+                worker_fail(w, "out of memory");
+                return -ENOMEM;
+        }
+        c->fd = bench_connect(opt, w->first + i, true);
+        if (c->fd < 0) {
+                worker_fail(w, "connection %u: connect: %s", w->first + i, strerror(-c->fd));
+                return c->fd;
+        }
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+                int r = -errno;
+                worker_fail(w, "epoll: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* This worker's share of the connections, all open before the clock starts. */
+static int stream_open(Stream *s) {
+        Worker *w = s->w;
+        size_t msg_max = strlen(ENH_PREFIX) + s->opt->size + strlen(ENH_SUFFIX);
+
+        s->conns = calloc(w->n, sizeof(StreamConn));
+        s->rx = malloc(RX_SIZE);
+        s->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (!s->conns || !s->rx || s->epfd < 0) {
                 worker_fail(w, "out of memory or file descriptors");
-                failed = true;
+                return -ENOMEM;
         }
-        for (unsigned i = 0; !failed && i < w->n; i++) {
-                StreamConn *c = &s.conns[i];
-                c->fd = -1;
-                c->seed = (w->first + i) * 7919u % PATTERN_SIZE;
-                c->t_start = calloc(opt->pipeline, sizeof(uint64_t));
-                if (s.enhanced) {
-                        c->out = malloc(msg_max * opt->pipeline);
-                        c->line_cap = opt->size + 4096;
-                        c->line = malloc(c->line_cap);
-                }
-                if (!c->t_start || (s.enhanced && (!c->out || !c->line))) {
-                        worker_fail(w, "out of memory");
-                        failed = true;
-                        break;
-                }
-                c->fd = bench_connect(opt, w->first + i, true);
-                if (c->fd < 0) {
-                        worker_fail(w, "connection %u: connect: %s", w->first + i, strerror(-c->fd));
-                        failed = true;
-                        break;
-                }
-                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-                if (epoll_ctl(s.epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-                        worker_fail(w, "epoll: %s", strerror(errno));
-                        failed = true;
-                }
+        for (unsigned i = 0; i < w->n; i++)
+                s->conns[i].fd = -1;
+        for (unsigned i = 0; i < w->n; i++) {
+                int r = stream_conn_open(s, i, msg_max);
+                if (r < 0)
+                        return r;
         }
-        pthread_barrier_wait(&bench_ready);
+        return 0;
+}
 
-        for (unsigned i = 0; !failed && i < w->n; i++) {
-                int r = stream_send(&s, &s.conns[i]);
+/* The first P messages on every connection. */
+static int stream_start(Stream *s) {
+        for (unsigned i = 0; i < s->w->n; i++) {
+                int r = stream_send(s, &s->conns[i]);
                 if (r < 0) {
-                        worker_fail(w, "connection %u: send: %s", w->first + i, strerror(-r));
-                        failed = true;
+                        worker_fail(s->w, "connection %u: send: %s", s->w->first + i, strerror(-r));
+                        return r;
                 }
         }
+        return 0;
+}
+
+/* Read replies and send more until the deadline or the quota, then wait for what is in flight. */
+static void stream_loop(Stream *s) {
+        Worker *w = s->w;
         uint64_t drain_deadline = 0;
         struct epoll_event evs[128];
-        while (!failed) {
-                bool stopping = opt->count ? s.started_total >= w->quota : atomic_load(&bench_stop);
+
+        for (;;) {
+                bool stopping = s->opt->count ? s->started_total >= w->quota : atomic_load(&bench_stop);
                 if (stopping) {
-                        if (all_done(&s))
-                                break;
+                        if (all_done(s))
+                                return;
                         if (!drain_deadline)
                                 drain_deadline = now_ns() + DRAIN_TIMEOUT_NS;
                         else if (now_ns() > drain_deadline) {
                                 worker_fail(w, "replies still missing 10 s after the end");
-                                break;
+                                return;
                         }
                 }
-                int n = epoll_wait(s.epfd, evs, 128, 50);
+                int n = epoll_wait(s->epfd, evs, 128, 50);
                 if (n < 0 && errno != EINTR) {
                         worker_fail(w, "epoll_wait: %s", strerror(errno));
-                        break;
+                        return;
                 }
-                for (int i = 0; i < n && !failed; i++) {
+                for (int i = 0; i < n; i++) {
                         StreamConn *c = evs[i].data.ptr;
-                        int r = 0;
-                        if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && stream_read(&s, c) < 0) {
-                                failed = true;
-                                break;
-                        }
-                        r = stream_send(&s, c);
+                        if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && stream_read(s, c) < 0)
+                                return;
+                        int r = stream_send(s, c);
                         if (r < 0) {
-                                worker_fail(w, "connection %u: send: %s", (unsigned)(c - s.conns) + w->first, strerror(-r));
-                                failed = true;
+                                worker_fail(w, "connection %u: send: %s", (unsigned)(c - s->conns) + w->first, strerror(-r));
+                                return;
                         }
                 }
         }
+}
 
-        for (unsigned i = 0; s.conns && i < w->n; i++) {
-                if (s.conns[i].fd >= 0)
-                        close(s.conns[i].fd);
-                free(s.conns[i].t_start);
-                free(s.conns[i].out);
-                free(s.conns[i].line);
+static void stream_close(Stream *s) {
+        for (unsigned i = 0; s->conns && i < s->w->n; i++) {
+                if (s->conns[i].fd >= 0)
+                        close(s->conns[i].fd);
+                free(s->conns[i].t_start);
+                free(s->conns[i].out);
+                free(s->conns[i].line);
         }
-        free(s.conns);
-        free(s.rx);
-        if (s.epfd >= 0)
-                close(s.epfd);
+        free(s->conns);
+        free(s->rx);
+        if (s->epfd >= 0)
+                close(s->epfd);
+}
+
+void *run_stream(void *arg) {
+        Worker *w = arg;
+        Stream s = { .w = w, .opt = w->opt, .enhanced = w->opt->mode == MODE_ENHANCED, .epfd = -1 };
+
+        int r = stream_open(&s);
+        pthread_barrier_wait(&bench_ready);
+        if (r == 0)
+                r = stream_start(&s);
+        if (r == 0)
+                stream_loop(&s);
+        stream_close(&s);
         return NULL;
 }
