@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +25,21 @@ int exit_code_for(ControlError e) {
         default:
                 return EXIT_FAILED;
         }
+}
+
+bool close_how_valid(const char *how) {
+        static const char *const hows[] = { "close", "shutdown", "reset" };
+        for (size_t i = 0; i < ELEMENTSOF(hows); i++)
+                if (strcmp(how, hows[i]) == 0)
+                        return true;
+        return false;
+}
+
+void ctl_catch_interrupt(void (*handler)(int sig)) {
+        struct sigaction sa = { .sa_handler = handler };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 int usage_error(const char *verb, const char *fmt, ...) {

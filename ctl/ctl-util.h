@@ -65,3 +65,10 @@ typedef struct SessionAddresses {
  * EXIT_USAGE for what the user wrote wrong, EXIT_FAILED when HOST does not resolve. */
 int session_addresses_resolve(const char *verb, const char *target, const char *bind, SessionAddresses *ret);
 void session_addresses_done(SessionAddresses *a);
+
+/* --how of kick and session close: close, shutdown or reset. */
+bool close_how_valid(const char *how);
+
+/* For the verbs that stream until interrupted (monitor, session watch): SIGINT and SIGTERM call
+ * handler, and stdout is line-buffered so each event shows at once. */
+void ctl_catch_interrupt(void (*handler)(int sig));
