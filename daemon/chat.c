@@ -19,7 +19,8 @@
 
 #include "chat-proto.h"
 #include "macro.h"
-#include "tcpedud.h"
+#include "chat.h"
+#include "framed.h"
 
 #define AUTODETECT_USEC (250 * USEC_PER_MSEC)
 #define AUTODETECT_RECHECK_USEC (20 * USEC_PER_MSEC)
@@ -42,7 +43,7 @@ typedef struct Member {
         char name[CHAT_NAME_MAX * 4 + 1];
         uint64_t rate_window; /* second (monotonic) the count is for */
         unsigned rate_count;
-        sd_event_source *detect_timer;
+        ConnTimer *detect_timer;
 } Member;
 
 typedef struct Delivery {
@@ -134,7 +135,7 @@ static void log_chat(Member *m, const char *event, const char *mid, const char *
         log_entry_add(&e, "TCPEDU_CONN_ID", "%s", c->id);
         log_entry_add(&e, "TCPEDU_PEER", "%s", sockaddr_format(&c->peer.sa, peer, sizeof(peer)));
         log_entry_add(&e, "TCPEDU_CHAT_USER", "%s", m->name);
-        manager_emit(c->server->manager, &e, true);
+        core_emit(c->server->core, &e, true);
 }
 
 /* ---- delivery ---- */
@@ -150,7 +151,7 @@ static void drop_member(Member *m, const char *why);
 static void deliver_one(Delivery *d, Member *m) {
         const char *data = m->mode == MODE_JSON ? d->json : d->text;
         size_t len = m->mode == MODE_JSON ? d->json_len : d->text_len;
-        if (!data || m->gone || m->conn->fd < 0)
+        if (!data || m->gone || !conn_has_fd(m->conn))
                 return;
         int r = conn_send_bounded(m->conn, data, len, m->conn->server->cfg.max_queue);
         if (r == -ENOBUFS)
@@ -364,7 +365,7 @@ static bool over_rate(Member *m) {
         unsigned max = m->conn->server->cfg.max_rate;
         if (!max)
                 return false;
-        uint64_t sec = now_usec(m->conn->server->manager, CLOCK_MONOTONIC) / USEC_PER_SEC;
+        uint64_t sec = core_now(m->conn->server->core, CLOCK_MONOTONIC) / USEC_PER_SEC;
         if (sec != m->rate_window) {
                 m->rate_window = sec;
                 m->rate_count = 0;
@@ -429,11 +430,11 @@ static int on_frame(void *userdata, const Frame *f) {
         case FRAME_TEXT:
         case FRAME_INVALID:
                 send_error(room, m, CHAT_ERR_INVALID_JSON);
-                return m->gone || m->conn->fd < 0 ? -1 : 0;
+                return m->gone || !conn_has_fd(m->conn) ? -1 : 0;
         case FRAME_TOO_LONG:
                 snprintf(msg, sizeof(msg), "Message too long (max_message is %u bytes): discarded", m->conn->server->cfg.max_message);
                 send_error(room, m, msg);
-                return m->gone || m->conn->fd < 0 ? -1 : 0;
+                return m->gone || !conn_has_fd(m->conn) ? -1 : 0;
         }
 
         /* max_rate counts what costs the whole room work: messages, renames and /users (not the
@@ -471,12 +472,12 @@ static int on_frame(void *userdata, const Frame *f) {
                 send_error(room, m, req.error);
                 break;
         }
-        return m->gone || m->conn->fd < 0 ? -1 : 0;
+        return m->gone || !conn_has_fd(m->conn) ? -1 : 0;
 }
 
 static void decide_mode(Member *m, MemberMode mode) {
         m->mode = mode;
-        m->detect_timer = sd_event_source_disable_unref(m->detect_timer);
+        m->detect_timer = conn_timer_free(m->detect_timer);
         framed_init(m->conn, &m->framed, mode == MODE_JSON ? FRAMER_JSON : FRAMER_LINE);
         m->framed_ready = true;
         if (mode == MODE_LINE) {
@@ -487,20 +488,17 @@ static void decide_mode(Member *m, MemberMode mode) {
 }
 
 /* Nothing arrived within 250 ms: a person at nc or telnet, most likely. Greet them. */
-static int on_detect_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_detect_timeout(Conn *c, void *userdata) {
         Member *m = userdata;
         if (m->mode != MODE_UNDECIDED || m->gone)
-                return 0;
+                return;
         /* Under load the first bytes may be in the socket and not read yet: the read path decides
          * then, from those bytes. Look again a little later. */
-        char byte;
-        if (m->conn->fd >= 0 && recv(m->conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-                sd_event_source_set_time(s, usec + AUTODETECT_RECHECK_USEC);
-                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-                return 0;
+        if (conn_has_unread(c)) {
+                (void)conn_timer_arm(c, &m->detect_timer, AUTODETECT_RECHECK_USEC, 0, on_detect_timeout, m);
+                return;
         }
         decide_mode(m, MODE_LINE);
-        return 0;
 }
 
 static void chat_on_connect(Conn *c) {
@@ -515,7 +513,7 @@ static void chat_on_connect(Conn *c) {
         c->userdata = m;
         /* max_queue must bound what waits for a member, and the kernel's send buffer would otherwise
          * autotune to megabytes on top of it: cap it (the kernel doubles this). */
-        (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &(int){ CHAT_SNDBUF }, sizeof(int));
+        (void)conn_set_sndbuf(c, CHAT_SNDBUF);
         switch (c->server->cfg.protocol) {
         case CHAT_PROTOCOL_JSON:
                 decide_mode(m, MODE_JSON);
@@ -524,8 +522,7 @@ static void chat_on_connect(Conn *c) {
                 decide_mode(m, MODE_LINE);
                 break;
         default:
-                (void)sd_event_add_time_relative(c->server->manager->event, &m->detect_timer, CLOCK_MONOTONIC, AUTODETECT_USEC, 0,
-                                                 on_detect_timeout, m);
+                (void)conn_timer_arm(c, &m->detect_timer, AUTODETECT_USEC, 0, on_detect_timeout, m);
         }
 }
 
@@ -551,7 +548,7 @@ static void chat_on_close_start(Conn *c) {
         if (!m || m->gone)
                 return;
         m->gone = true;
-        m->detect_timer = sd_event_source_disable_unref(m->detect_timer);
+        m->detect_timer = conn_timer_free(m->detect_timer);
         if (m->joined)
                 leave_room(m, c->close_reason ? c->close_reason : "closed by the daemon", false);
 }
@@ -560,7 +557,7 @@ static void chat_on_disconnect(Conn *c) {
         Member *m = c->userdata;
         if (!m)
                 return;
-        m->detect_timer = sd_event_source_disable_unref(m->detect_timer);
+        m->detect_timer = conn_timer_free(m->detect_timer);
         if (m->joined)
                 leave_room(m, c->close_reason ? c->close_reason : "disconnected", false);
         m->gone = true;
@@ -572,7 +569,7 @@ static void chat_conn_free(Conn *c) {
                 return;
         if (m->framed_ready)
                 framed_done(&m->framed);
-        sd_event_source_disable_unref(m->detect_timer);
+        conn_timer_free(m->detect_timer);
         list_remove(&m->node);
         free(m);
         c->userdata = NULL;

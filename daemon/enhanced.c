@@ -10,10 +10,12 @@
 
 #include "cmd-proto.h"
 #include "macro.h"
-#include "tcpedud.h"
+#include "enhanced.h"
+#include "framed.h"
+#include "plugin.h"
 
 typedef struct EnhancedState {
-        Plugin plugin; /* handler = PATH.so: loaded at the first connection */
+        Plugin plugin; /* handler = PATH.so: loaded at the first connection; first (plugin.h) */
         bool plugin_tried, plugin_ok;
         uint64_t requests;
         uint64_t errors;
@@ -25,15 +27,9 @@ typedef struct EnhancedConn {
         void *plugin_data;
 } EnhancedConn;
 
-void *enhanced_plugin_data(Conn *c) {
+static void **plugin_data_slot(Conn *c) {
         EnhancedConn *ec = c->server->vt == &enhanced_vtable ? c->userdata : NULL;
-        return ec ? ec->plugin_data : NULL;
-}
-
-void enhanced_set_plugin_data(Conn *c, void *data) {
-        EnhancedConn *ec = c->server->vt == &enhanced_vtable ? c->userdata : NULL;
-        if (ec)
-                ec->plugin_data = data;
+        return ec ? &ec->plugin_data : NULL;
 }
 
 static Plugin *plugin_of(Server *s) {
@@ -42,7 +38,7 @@ static Plugin *plugin_of(Server *s) {
                 return NULL;
         if (!st->plugin_tried) {
                 st->plugin_tried = true;
-                st->plugin_ok = plugin_open(s, &st->plugin) >= 0;
+                st->plugin_ok = plugin_open(s, plugin_data_slot, &st->plugin) >= 0;
         }
         return st->plugin_ok ? &st->plugin : NULL;
 }
@@ -64,7 +60,7 @@ static int on_plugin_frame(Conn *c, Plugin *p, const Frame *f) {
                 (void)conn_send(c, msg, strlen(msg));
                 break;
         }
-        return c->fd < 0 || c->dead || c->shut_wr ? -1 : 0;
+        return conn_can_send(c) ? 0 : -1;
 }
 
 static EnhancedState *state_of(Server *s) {
@@ -106,7 +102,7 @@ static struct json_object *cb_whoami(void *userdata) {
 
 static uint64_t cb_random(void *userdata) {
         Conn *c = userdata;
-        return manager_random(c->server->manager);
+        return core_random(c->server->core);
 }
 
 static CmdContext context_for(Conn *c) {

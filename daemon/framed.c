@@ -7,19 +7,16 @@
 #include <syslog.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "framed.h"
 
-static int on_line_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Conn *c = userdata;
-        (void)s;
-        (void)usec;
-        if (c->fd < 0 || c->dead || c->closing)
-                return 0; /* already on its way out */
-        log_msg(c->server->manager, LOG_NOTICE, MID_LIMIT,
+static void on_line_timeout(Conn *c, void *userdata) {
+        (void)userdata;
+        if (!conn_is_open(c))
+                return; /* already on its way out */
+        log_msg(c->server->core, LOG_NOTICE, MID_LIMIT,
                 "server %s: connection %s kept a message incomplete for %u s (line_timeout): closing", c->server->cfg.name, c->id,
                 c->server->cfg.line_timeout);
         conn_close(c, "message incomplete longer than line_timeout");
-        return 0;
 }
 
 void framed_init(Conn *c, FramedConn *fc, FramerMode mode) {
@@ -29,30 +26,23 @@ void framed_init(Conn *c, FramedConn *fc, FramerMode mode) {
 
 int framed_feed(Conn *c, FramedConn *fc, const uint8_t *data, size_t len, FrameHandler h, void *userdata) {
         int r = framer_feed(&fc->framer, (const char *)data, len, h, userdata);
-        if (r < 0 || c->fd < 0 || c->dead)
+        if (r < 0 || !conn_has_fd(c))
                 return -1;
         bool partial = framer_has_partial(&fc->framer);
         unsigned timeout = c->server->cfg.line_timeout;
         if (!partial || !timeout) {
-                if (fc->line_timer)
-                        sd_event_source_set_enabled(fc->line_timer, SD_EVENT_OFF);
+                conn_timer_disarm(fc->line_timer);
                 return 0;
         }
         /* Measured from when the message began: more bytes of it do not extend the deadline. */
-        if (fc->line_timer && sd_event_source_get_enabled(fc->line_timer, NULL) > 0)
+        if (conn_timer_armed(fc->line_timer))
                 return 0;
-        uint64_t when = now_usec(c->server->manager, CLOCK_MONOTONIC) + (uint64_t)timeout * USEC_PER_SEC;
-        if (fc->line_timer) {
-                sd_event_source_set_time(fc->line_timer, when);
-                sd_event_source_set_enabled(fc->line_timer, SD_EVENT_ONESHOT);
-        } else
-                (void)sd_event_add_time(c->server->manager->event, &fc->line_timer, CLOCK_MONOTONIC, when, USEC_PER_SEC / 10,
-                                        on_line_timeout, c);
+        (void)conn_timer_arm(c, &fc->line_timer, (uint64_t)timeout * USEC_PER_SEC, USEC_PER_SEC / 10, on_line_timeout, NULL);
         return 0;
 }
 
 void framed_done(FramedConn *fc) {
-        fc->line_timer = sd_event_source_disable_unref(fc->line_timer);
+        fc->line_timer = conn_timer_free(fc->line_timer);
         framer_done(&fc->framer);
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "journal.h"
 
 #define JOURNAL_QUEUE_MAX_BYTES (4u << 20)
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -300,19 +301,4 @@ void journal_stats(Journal *j, JournalStats *ret) {
         ret->dropped_full = atomic_load(&j->dropped_full);
         ret->dropped_failed = atomic_load(&j->dropped_failed);
         ret->to_stderr = j->to_stderr;
-}
-
-void log_msg(Manager *m, int priority, const char *message_id, const char *fmt, ...) {
-        LogEntry e;
-        char msg[2048];
-        va_list ap;
-
-        if (priority > m->log_level)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        log_entry_init(&e, priority, message_id);
-        log_entry_add(&e, "MESSAGE", "%s", msg);
-        journal_submit(m->journal, &e);
 }

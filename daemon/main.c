@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "manager.h"
+#include "plugin.h"
+#include "privileges.h"
 
 static void help(void) {
         printf("Usage: tcpedud [OPTIONS]\n"
@@ -124,7 +126,7 @@ static int run(int argc, char **argv) {
                 return -r;
 
         r = config_load(args.config_path, &config, &errs);
-        if (r >= 0 && (privileges_validate(config, &errs) < 0 || plugins_validate(config, &errs) < 0)) {
+        if (r >= 0 && (privileges_validate(config, &errs) < 0 || plugins_validate(config, false, &errs) < 0)) {
                 config = config_free(config);
                 r = -EINVAL;
         }
@@ -157,14 +159,14 @@ static int run(int argc, char **argv) {
                 return 1;
         }
         JournalStats js;
-        journal_stats(m->journal, &js);
+        journal_stats(m->core.journal, &js);
         if (!js.to_stderr && isatty(STDERR_FILENO))
                 fprintf(stderr, "tcpedud: running; events go to the journal: journalctl -f SYSLOG_IDENTIFIER=tcpedud\n");
 
         r = manager_run(m);
         if (r < 0)
                 fprintf(stderr, "tcpedud: event loop failed: %s\n", strerror(-r));
-        int code = r < 0 ? 1 : m->exit_code;
+        int code = r < 0 ? 1 : m->core.exit_code;
         manager_free(m);
         return code;
 }

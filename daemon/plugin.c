@@ -13,17 +13,17 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "plugin.h"
 
 /* Owned by root and writable by nobody else, and so is the directory it sits in: whoever could
  * replace the file would run code as the daemon. A daemon that started as root and switched to its
  * own user is held to the same rule (a plug-in that user could replace would give it the daemon's
  * sockets and a way to persist). A daemon started by an ordinary user may also load that user's
  * own plug-ins, never ones that others could write. */
-static int check_owner(const char *path, char *error, size_t size) {
+static int check_owner(const char *path, bool dropped, char *error, size_t size) {
         struct stat st;
         char dir[PATH_MAX];
-        bool root_rule = geteuid() == 0 || privileges_dropped();
+        bool root_rule = geteuid() == 0 || dropped;
         uid_t me = geteuid();
 
         if (stat(path, &st) < 0) {
@@ -58,8 +58,8 @@ static int check_owner(const char *path, char *error, size_t size) {
         return 0;
 }
 
-static int load(const char *path, void **ret_dl, const tcpedu_handler **ret_h, char *error, size_t size) {
-        int r = check_owner(path, error, size);
+static int load(const char *path, bool dropped, void **ret_dl, const tcpedu_handler **ret_h, char *error, size_t size) {
+        int r = check_owner(path, dropped, error, size);
         if (r < 0)
                 return r;
         void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -97,7 +97,7 @@ static int load(const char *path, void **ret_dl, const tcpedu_handler **ret_h, c
         return 0;
 }
 
-int plugins_validate(const Config *c, ConfigErrors *errs) {
+int plugins_validate(const Config *c, bool privileges_dropped, ConfigErrors *errs) {
         int ret = 0;
         for (size_t i = 0; i < c->n_servers; i++) {
                 const ServerConfig *s = &c->servers[i];
@@ -106,7 +106,7 @@ int plugins_validate(const Config *c, ConfigErrors *errs) {
                 char error[512];
                 void *dl;
                 const tcpedu_handler *h;
-                if (load(s->handler, &dl, &h, error, sizeof(error)) < 0) {
+                if (load(s->handler, privileges_dropped, &dl, &h, error, sizeof(error)) < 0) {
                         ConfigOrigin o = config_key_origin(s, "handler");
                         config_errors_add(errs, config_origin_file(c, o), o.line, "%s", error);
                         ret = -EINVAL;
@@ -127,7 +127,7 @@ static int api_send(tcpedu_conn *pc, const void *data, size_t len) {
         Conn *c = conn_of(pc);
         if (!c || (!data && len))
                 return -EINVAL;
-        if (c->fd < 0 || c->dead || c->shut_wr)
+        if (!conn_can_send(c))
                 return -EPIPE;
         if (len == 0)
                 return 0;
@@ -156,7 +156,7 @@ static int api_broadcast(tcpedu_server *ps, const void *data, size_t len, tcpedu
         for (ListNode *i = s->conns.next; i != &s->conns && n < s->n_conns; i = i->next)
                 v[n++] = list_entry(i, Conn, node);
         for (size_t k = 0; k < n; k++)
-                if ((tcpedu_conn *)v[k] != except && !v[k]->dead && v[k]->fd >= 0 && api_send((tcpedu_conn *)v[k], data, len) == 0)
+                if ((tcpedu_conn *)v[k] != except && conn_has_fd(v[k]) && api_send((tcpedu_conn *)v[k], data, len) == 0)
                         count++;
         return count;
 }
@@ -174,13 +174,23 @@ static tcpedu_server *api_conn_server(tcpedu_conn *pc) {
         return pc ? (tcpedu_server *)conn_of(pc)->server : NULL;
 }
 
+/* The host type's state begins with its Plugin (plugin.h), which names where the per-connection
+ * pointer lives. */
+static void **data_slot(tcpedu_conn *pc) {
+        Conn *c = pc ? conn_of(pc) : NULL;
+        const Plugin *p = c ? c->server->type_state : NULL;
+        return p && p->slot ? p->slot(c) : NULL;
+}
+
 static void *api_conn_get_data(tcpedu_conn *pc) {
-        return pc ? enhanced_plugin_data(conn_of(pc)) : NULL;
+        void **slot = data_slot(pc);
+        return slot ? *slot : NULL;
 }
 
 static void api_conn_set_data(tcpedu_conn *pc, void *data) {
-        if (pc)
-                enhanced_set_plugin_data(conn_of(pc), data);
+        void **slot = data_slot(pc);
+        if (slot)
+                *slot = data;
 }
 
 static const char *api_server_name(tcpedu_server *ps) {
@@ -193,7 +203,7 @@ static void api_log(tcpedu_server *ps, int priority, const char *message) {
                 return;
         if (priority < 0 || priority > 7)
                 priority = LOG_INFO;
-        log_msg(s->manager, priority, NULL, "server %s (handler plug-in): %.1024s", s->cfg.name, message);
+        log_msg(s->core, priority, NULL, "server %s (handler plug-in): %.1024s", s->cfg.name, message);
 }
 
 static const tcpedu_api api = {
@@ -211,16 +221,17 @@ static const tcpedu_api api = {
         .log = api_log,
 };
 
-int plugin_open(Server *s, Plugin *ret) {
+int plugin_open(Server *s, PluginDataSlot slot, Plugin *ret) {
         char error[512];
         *ret = (Plugin){};
-        int r = load(s->cfg.handler, &ret->dl, &ret->h, error, sizeof(error));
+        int r = load(s->cfg.handler, s->core->privileges_dropped, &ret->dl, &ret->h, error, sizeof(error));
         if (r < 0) {
-                log_msg(s->manager, LOG_ERR, NULL, "server %s: %s", s->cfg.name, error);
+                log_msg(s->core, LOG_ERR, NULL, "server %s: %s", s->cfg.name, error);
                 return r;
         }
+        ret->slot = slot;
         if (ret->h->init && ret->h->init(&api, (tcpedu_server *)s, &ret->state) < 0) {
-                log_msg(s->manager, LOG_ERR, NULL, "server %s: handler plug-in %s refused to start (init failed)", s->cfg.name,
+                log_msg(s->core, LOG_ERR, NULL, "server %s: handler plug-in %s refused to start (init failed)", s->cfg.name,
                         ret->h->name ? ret->h->name : s->cfg.handler);
                 dlclose(ret->dl);
                 *ret = (Plugin){};

@@ -5,6 +5,7 @@
  * back (no_new_privs). What runs after that (the event loop, the journal writer thread, plug-ins
  * loaded at a server's first connection, every reload) runs as that user. */
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
@@ -18,15 +19,9 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "privileges.h"
 
 #define DEFAULT_USER "tcpedu"
-
-static bool dropped;
-
-bool privileges_dropped(void) {
-        return dropped;
-}
 
 static bool all_digits(const char *s) {
         return *s && strspn(s, "0123456789") == strlen(s);
@@ -109,15 +104,15 @@ static bool capabilities_left(void) {
 /* The control socket file and, when tcpedud created it, its directory belong to the daemon's user
  * from now on: the daemon removes its socket when it exits, which takes write access to the
  * directory. The socket's mode stays what it was (anyone who can reach it may connect and read). */
-static void control_socket_chown(Manager *m, uid_t uid, gid_t gid) {
-        if (!m->control_unlink || !m->control_path[0])
+static void control_socket_chown(Core *m, const char *path, bool dir_created, uid_t uid, gid_t gid) {
+        if (!path || !path[0])
                 return;
-        if (chown(m->control_path, uid, gid) < 0)
-                log_msg(m, LOG_WARNING, NULL, "control socket %s: cannot change its owner to uid %u: %m", m->control_path, (unsigned)uid);
-        if (!m->control_dir_created)
+        if (chown(path, uid, gid) < 0)
+                log_msg(m, LOG_WARNING, NULL, "control socket %s: cannot change its owner to uid %u: %m", path, (unsigned)uid);
+        if (!dir_created)
                 return;
-        char dir[sizeof(m->control_path)];
-        snprintf(dir, sizeof(dir), "%s", m->control_path);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
         char *slash = strrchr(dir, '/');
         if (!slash || slash == dir)
                 return;
@@ -126,7 +121,7 @@ static void control_socket_chown(Manager *m, uid_t uid, gid_t gid) {
                 log_msg(m, LOG_WARNING, NULL, "control socket directory %s: cannot change its owner to uid %u: %m", dir, (unsigned)uid);
 }
 
-int privileges_drop(Manager *m, char *error, size_t error_size) {
+int privileges_drop(Core *m, const char *control_socket, bool control_dir_created, char *error, size_t error_size) {
         const DaemonConfig *d = &m->config->daemon;
 
         if (geteuid() != 0) {
@@ -172,7 +167,7 @@ int privileges_drop(Manager *m, char *error, size_t error_size) {
                 gid = gr->gr_gid;
         }
 
-        control_socket_chown(m, uid, gid);
+        control_socket_chown(m, control_socket, control_dir_created, uid, gid);
 
         /* The groups first, while still root; the uid last: after it nothing can be changed back. */
         if (initgroups(user, gid) < 0) {
@@ -193,7 +188,7 @@ int privileges_drop(Manager *m, char *error, size_t error_size) {
         }
         /* Nothing the daemon could exec would give them back either. */
         (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        dropped = true;
+        m->privileges_dropped = true;
 
         snprintf(m->user_name, sizeof(m->user_name), "%s", user);
         name_of_gid(gid, m->group_name, sizeof(m->group_name));

@@ -11,7 +11,9 @@
 
 #include "kernel-tcp.h"
 #include "macro.h"
-#include "tcpedud.h"
+#include "server.h"
+#include "conn.h"
+#include "server-type.h"
 
 static void listener_free(Listener *l);
 
@@ -27,14 +29,14 @@ const char *refuse_reason_to_string(RefuseReason r) {
         return r < _REFUSE_MAX ? refuse_reason_table[r] : NULL;
 }
 
-int server_new(Manager *m, const ServerConfig *cfg, Server **ret) {
+int server_new(Core *m, const ServerConfig *cfg, const ServerVtable *vt, Server **ret) {
         Server *s = calloc(1, sizeof(Server));
         if (!s)
                 return -ENOMEM;
-        s->manager = m;
+        s->core = m;
         s->cfg = *cfg;
-        s->vt = server_vtable_for(cfg->type);
-        s->refs = 1; /* the manager's */
+        s->vt = vt;
+        s->refs = 1; /* its owner's: the manager's list, or the session pseudo-server's slot */
         list_init(&s->conns);
         *ret = s;
         return 0;
@@ -49,7 +51,7 @@ static void listener_free(Listener *l) {
                 return;
         sd_event_source_disable_unref(l->source);
         if (l->passed)
-                manager_release_passed(l->server->manager, l->fd); /* systemd's: it stays open and listening */
+                passed_fds_release(&l->server->core->passed, l->fd); /* systemd's: it stays open and listening */
         else
                 safe_close(l->fd);
         free(l);
@@ -76,12 +78,12 @@ Server *server_unref(Server *s) {
 
 static void log_listener(Listener *l, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason) {
         Server *s = l->server;
-        Manager *m = s->manager;
+        Core *m = s->core;
         char addr[SOCKADDR_STR_MAX];
         LogEntry e;
 
         m->transitions++;
-        if (!manager_wants_events(m))
+        if (!core_wants_events(m))
                 return;
         sockaddr_format(&l->bound.sa, addr, sizeof(addr));
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
@@ -102,11 +104,11 @@ static void log_listener(Listener *l, TcpState from, TcpState to, StateSource sr
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
         if (reason)
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-        manager_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
+        core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
 void listener_close(Listener *l, const char *reason) {
-        Manager *m = l->server->manager;
+        Core *m = l->server->core;
         SockaddrUnion none = {};
         SockDiagResult d;
         char addr[SOCKADDR_STR_MAX];
@@ -187,9 +189,9 @@ void server_ip_release(Server *s, const struct sockaddr *peer) {
 }
 
 void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer) {
-        Manager *m = s->manager;
+        Core *m = s->core;
         char addr[SOCKADDR_STR_MAX];
-        uint64_t now = now_usec(m, CLOCK_MONOTONIC);
+        uint64_t now = core_now(m, CLOCK_MONOTONIC);
         LogEntry e;
 
         s->refused[r]++;
@@ -213,7 +215,7 @@ void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer) 
         log_entry_add(&e, "TCPEDU_REFUSED_TOTAL", "%" PRIu64, s->refused[r]);
         log_entry_add(&e, "TCPEDU_SUPPRESSED", "%" PRIu64, s->refused_suppressed[r]);
         s->refused_suppressed[r] = 0;
-        manager_emit(m, &e, true);
+        core_emit(m, &e, true);
 }
 
 /* Refuse with RST: the client sees "connection reset" at once and no TIME_WAIT is left behind. */
@@ -225,30 +227,32 @@ static void refuse(Server *s, int fd, RefuseReason r, const struct sockaddr *pee
 }
 
 static int accept_resume(sd_event_source *source, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
+        Core *m = userdata;
         (void)source;
         (void)usec;
         return listener_accept_resume(m);
 }
 
-int listener_accept_resume(Manager *m) {
+int listener_accept_resume(Core *m) {
         for (size_t i = 0; i < m->n_servers; i++)
                 for (unsigned k = 0; k < m->servers[i]->n_listeners; k++)
                         if (m->servers[i]->listeners[k]->source)
                                 sd_event_source_set_enabled(m->servers[i]->listeners[k]->source, SD_EVENT_ON);
-        if (m->control_source)
-                sd_event_source_set_enabled(m->control_source, SD_EVENT_ON);
+        for (size_t i = 0; i < ELEMENTSOF(m->accept_sources); i++)
+                if (m->accept_sources[i])
+                        sd_event_source_set_enabled(m->accept_sources[i], SD_EVENT_ON);
         return 0;
 }
 
-void accept_pause(Manager *m) {
+void accept_pause(Core *m) {
         for (size_t i = 0; i < m->n_servers; i++)
                 for (unsigned k = 0; k < m->servers[i]->n_listeners; k++)
                         if (m->servers[i]->listeners[k]->source)
                                 sd_event_source_set_enabled(m->servers[i]->listeners[k]->source, SD_EVENT_OFF);
-        if (m->control_source)
-                sd_event_source_set_enabled(m->control_source, SD_EVENT_OFF);
-        uint64_t when = now_usec(m, CLOCK_MONOTONIC) + 100 * USEC_PER_MSEC;
+        for (size_t i = 0; i < ELEMENTSOF(m->accept_sources); i++)
+                if (m->accept_sources[i])
+                        sd_event_source_set_enabled(m->accept_sources[i], SD_EVENT_OFF);
+        uint64_t when = core_now(m, CLOCK_MONOTONIC) + 100 * USEC_PER_MSEC;
         if (m->accept_resume_timer) {
                 sd_event_source_set_time(m->accept_resume_timer, when);
                 sd_event_source_set_enabled(m->accept_resume_timer, SD_EVENT_ONESHOT);
@@ -260,7 +264,7 @@ void accept_pause(Manager *m) {
  * and the loop does not spin on a listener that stays readable. Without a spare, pause accepting. */
 static void accept_out_of_fds(Listener *l) {
         Server *s = l->server;
-        Manager *m = s->manager;
+        Core *m = s->core;
 
         if (m->spare_fd >= 0) {
                 m->spare_fd = safe_close(m->spare_fd);
@@ -280,7 +284,7 @@ static void accept_out_of_fds(Listener *l) {
 static int on_listener(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         Listener *l = userdata;
         Server *s = l->server;
-        Manager *m = s->manager;
+        Core *m = s->core;
         (void)source;
         (void)revents;
 
@@ -334,7 +338,7 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
 
         /* A socket systemd bound for this server ([server NAME] = FileDescriptorName=) is used as it
          * is, with this server's backlog; otherwise the daemon binds its own. */
-        l->fd = manager_take_passed_listener(s->manager, s->cfg.name, sa, &l->bound);
+        l->fd = passed_fds_take_listener(&s->core->passed, s->cfg.name, sa, &l->bound);
         if (l->fd >= 0) {
                 l->passed = true;
                 (void)listen(l->fd, (int)s->cfg.backlog);
@@ -368,7 +372,7 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
 fail:
         snprintf(error, error_size, "server '%s': cannot listen on %s: %s%s", s->cfg.name, la->spec, strerror(-r),
                  r == -EACCES && sockaddr_port(sa) < 1024 && geteuid() != 0
-                         ? privileges_dropped() ? " (a port below 1024: tcpedud gave up root when it started; restart it to bind this port)"
+                         ? s->core->privileges_dropped ? " (a port below 1024: tcpedud gave up root when it started; restart it to bind this port)"
                                                 : " (a port below 1024 needs CAP_NET_BIND_SERVICE, or a socket passed by systemd)"
                          : "");
         listener_free(l);
@@ -399,7 +403,7 @@ int server_prepare_listeners(Server *s, Listener **reuse, size_t n_reuse, Listen
 }
 
 int server_start(Server *s, Listener **prepared, bool announce) {
-        Manager *m = s->manager;
+        Core *m = s->core;
         char addrs[LISTEN_MAX * SOCKADDR_STR_MAX];
         size_t off = 0;
 
@@ -450,12 +454,12 @@ int server_start(Server *s, Listener **prepared, bool announce) {
         log_entry_add(&e, "TCPEDU_SERVER", "%s", s->cfg.name);
         log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", s->vt->name);
         log_entry_add(&e, "TCPEDU_LISTEN", "%s", addrs);
-        manager_emit(m, &e, true);
+        core_emit(m, &e, true);
         return 0;
 }
 
 void server_stop(Server *s, const char *reason) {
-        Manager *m = s->manager;
+        Core *m = s->core;
 
         for (unsigned i = 0; i < s->n_listeners; i++)
                 if (s->listeners[i]->server == s)
@@ -477,7 +481,7 @@ void server_stop(Server *s, const char *reason) {
                 log_entry_add(&e, "TCPEDU_SERVER", "%s", s->cfg.name);
                 log_entry_add(&e, "TCPEDU_SERVER_TYPE", "%s", s->vt->name);
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-                manager_emit(m, &e, true);
+                core_emit(m, &e, true);
         }
         s->running = false;
 }
@@ -506,8 +510,14 @@ static int on_idle_timer(sd_event_source *source, uint64_t usec, void *userdata)
         return 0;
 }
 
+void server_rearm_idle_timer(Server *s) {
+        if (s->idle_timer)
+                sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+        server_arm_idle_timer(s);
+}
+
 void server_arm_idle_timer(Server *s) {
-        Manager *m = s->manager;
+        Core *m = s->core;
         if (!s->cfg.idle_timeout || list_empty(&s->conns)) {
                 if (s->idle_timer)
                         sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);

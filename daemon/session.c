@@ -12,7 +12,10 @@
 #include <syslog.h>
 
 #include "macro.h"
-#include "tcpedud.h"
+#include "session.h"
+#include "conn.h"
+#include "server.h"
+#include "server-type.h"
 
 static Session *session_of(Conn *c) {
         return c->session;
@@ -25,62 +28,29 @@ static size_t session_read_room(Conn *c) {
                 return 0;
         if (c->closing && !c->half_closed)
                 return SIZE_MAX; /* closed by us: what still comes is read and dropped until the peer's FIN */
-        return s->rx_len >= max ? 0 : max - s->rx_len;
-}
-
-/* Room for n more bytes at the end of the buffer: move what is unread to the front, or grow (up
- * to session_buffer; read_room keeps n within it). */
-static int rx_reserve(Session *s, size_t n, size_t max) {
-        if (s->rx_start + s->rx_len + n <= s->rx_cap)
-                return 0;
-        if (s->rx_start > 0) {
-                memmove(s->rx, s->rx + s->rx_start, s->rx_len);
-                s->rx_start = 0;
-                if (s->rx_len + n <= s->rx_cap)
-                        return 0;
-        }
-        size_t cap = MAX(s->rx_cap * 2, (size_t)16384);
-        while (cap < s->rx_len + n)
-                cap *= 2;
-        cap = MIN(cap, MAX(max, s->rx_len + n));
-        uint8_t *p = realloc(s->rx, cap);
-        if (!p)
-                return -ENOMEM;
-        s->rx = p;
-        s->rx_cap = cap;
-        return 0;
+        return byte_queue_len(&s->rx) >= max ? 0 : max - byte_queue_len(&s->rx);
 }
 
 static void session_on_data(Conn *c, const uint8_t *data, size_t len) {
         Session *s = session_of(c);
-        Manager *m = c->server->manager;
-        if (rx_reserve(s, len, c->server->cfg.buffer_size) < 0) {
+        Core *m = c->server->core;
+        /* read_room keeps what is buffered within session_buffer */
+        if (byte_queue_push(&s->rx, data, len, SIZE_MAX) < 0) {
                 conn_abort(c, "out of memory for received data");
                 return;
         }
-        memcpy(s->rx + s->rx_start + s->rx_len, data, len);
-        s->rx_len += len;
-        if (s->rx_len >= c->server->cfg.buffer_size)
+        if (byte_queue_len(&s->rx) >= c->server->cfg.buffer_size)
                 s->rx_paused++;
-        control_session_event(m, s, SESSION_EVENT_DATA);
+        core_session_event(m, s, SESSION_EVENT_DATA);
 }
 
 void session_consume(Session *s, size_t n) {
         Conn *c = s->conn;
-        bool was_full = c && s->rx_len >= c->server->cfg.buffer_size;
-        n = MIN(n, s->rx_len);
-        s->rx_start += n;
-        s->rx_len -= n;
+        bool was_full = c && byte_queue_len(&s->rx) >= c->server->cfg.buffer_size;
+        n = MIN(n, byte_queue_len(&s->rx));
+        byte_queue_consume(&s->rx, n);
         s->rx_total_read += n;
-        if (s->rx_len == 0) {
-                s->rx_start = 0;
-                /* An idle session does not keep a large buffer. */
-                if (s->rx_cap > 65536) {
-                        free(s->rx);
-                        s->rx = NULL;
-                        s->rx_cap = 0;
-                }
-        }
+        byte_queue_trim(&s->rx); /* an idle session keeps no buffer */
         if (c && (was_full || n > 0))
                 conn_resume_reading(c);
 }
@@ -88,27 +58,27 @@ void session_consume(Session *s, size_t n) {
 static void session_on_connected(Conn *c) {
         Session *s = session_of(c);
         s->connected = true;
-        control_session_event(c->server->manager, s, SESSION_EVENT_CONNECTED);
+        core_session_event(c->server->core, s, SESSION_EVENT_CONNECTED);
 }
 
 static void session_on_peer_eof(Conn *c) {
         Session *s = session_of(c);
         s->peer_eof = true;
-        control_session_event(c->server->manager, s, SESSION_EVENT_PEER_EOF);
+        core_session_event(c->server->core, s, SESSION_EVENT_PEER_EOF);
 }
 
 static void session_on_drained(Conn *c) {
-        control_session_event(c->server->manager, session_of(c), SESSION_EVENT_DRAINED);
+        core_session_event(c->server->core, session_of(c), SESSION_EVENT_DRAINED);
 }
 
 static void session_on_disconnect(Conn *c) {
         Session *s = session_of(c);
         s->closed = true;
         if (s->failed)
-                c->server->manager->sessions_failed++;
+                c->server->core->sessions_failed++;
         if (c->state == TCP_STATE_CLOSE_WAIT || c->peer_eof)
                 s->peer_eof = true;
-        control_session_event(c->server->manager, s, s->failed ? SESSION_EVENT_FAILED : SESSION_EVENT_DISCONNECTED);
+        core_session_event(c->server->core, s, s->failed ? SESSION_EVENT_FAILED : SESSION_EVENT_DISCONNECTED);
 }
 
 /* The end: the kernel released the 4-tuple (or the daemon stopped watching). */
@@ -116,8 +86,8 @@ static void session_conn_free(Conn *c) {
         Session *s = session_of(c);
         if (!s)
                 return;
-        control_session_event(c->server->manager, s, SESSION_EVENT_GONE);
-        free(s->rx);
+        core_session_event(c->server->core, s, SESSION_EVENT_GONE);
+        byte_queue_done(&s->rx);
         free(s);
         c->session = NULL;
 }
@@ -134,38 +104,35 @@ const ServerVtable session_vtable = {
         .hold_close_wait = true,
 };
 
-void session_server_configure(Manager *m, const DaemonConfig *d) {
+void session_server_configure(Core *m, const DaemonConfig *d) {
         Server *s = m->session_server;
         s->cfg.buffer_size = d->session_buffer;
         s->cfg.idle_timeout = d->session_idle_timeout;
         s->cfg.max_clients = d->max_sessions;
-        if (s->idle_timer)
-                sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF); /* a shorter timeout takes effect now */
-        server_arm_idle_timer(s);
+        server_rearm_idle_timer(s); /* a shorter timeout takes effect now */
 }
 
-int session_server_new(Manager *m, Server **ret) {
+int session_server_new(Core *m, Server **ret) {
         ServerConfig cfg = {};
         snprintf(cfg.name, sizeof(cfg.name), "(sessions)");
-        cfg.type = SERVER_TYPE_ECHO; /* unused: the vtable is replaced below */
+        cfg.type = SERVER_TYPE_ECHO; /* unused: the vtable is session_vtable */
         cfg.buffer_size = 1 << 20;
         cfg.idle_timeout = 300;
         cfg.max_clients = 64;
         Server *s;
-        int r = server_new(m, &cfg, &s);
+        int r = server_new(m, &cfg, &session_vtable, &s);
         if (r < 0)
                 return r;
-        s->vt = &session_vtable;
         s->running = true;
         *ret = s;
         return 0;
 }
 
-unsigned session_count(Manager *m) {
+unsigned session_count(Core *m) {
         return m->session_server ? m->session_server->n_conns : 0;
 }
 
-int session_open(Manager *m, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t timeout_usec, uid_t owner, pid_t pid,
+int session_open(Core *m, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t timeout_usec, uid_t owner, pid_t pid,
                  ControlClient *watcher, Session **ret, char *error, size_t error_size) {
         Server *srv = m->session_server;
 
@@ -189,12 +156,12 @@ int session_open(Manager *m, const SockaddrUnion *target, const SockaddrUnion *b
         s->owner = owner;
         s->owner_pid = pid;
         s->connect_timeout_usec = timeout_usec;
-        if (watcher)
-                control_watch_attach(watcher, s); /* from the first transition on */
+        s->watcher = watcher;
+        core_session_event(m, s, SESSION_EVENT_OPENING); /* the watcher sees it from the first transition on */
         Conn *c;
         int r = conn_connect(srv, s, target, bind_addr, timeout_usec, &c, error, error_size);
         if (r < 0) {
-                control_watch_detach(s);
+                core_session_event(m, s, SESSION_EVENT_NOT_OPENED);
                 free(s);
                 return r;
         }

@@ -101,7 +101,7 @@ void fuzz_daemon_start(const char *body) {
 void fuzz_daemon_pump(unsigned max_rounds) {
         unsigned idle = 0;
         for (unsigned i = 0; i < max_rounds && idle < 2; i++) {
-                int r = sd_event_run(fuzz_daemon.manager->event, 0);
+                int r = sd_event_run(fuzz_daemon.manager->core.event, 0);
                 FUZZ_CHECK(r >= 0);
                 idle = r == 0 ? idle + 1 : 0;
         }
@@ -109,8 +109,8 @@ void fuzz_daemon_pump(unsigned max_rounds) {
 
 int fuzz_daemon_connect(const char *server) {
         Manager *m = fuzz_daemon.manager;
-        for (size_t i = 0; i < m->n_servers; i++) {
-                Server *s = m->servers[i];
+        for (size_t i = 0; i < m->core.n_servers; i++) {
+                Server *s = m->core.servers[i];
                 if (strcmp(s->cfg.name, server) != 0 || !s->running || s->n_listeners == 0)
                         continue;
                 const struct sockaddr *sa = &s->listeners[0]->bound.sa;

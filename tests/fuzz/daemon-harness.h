@@ -12,7 +12,11 @@
 
 #include <stdbool.h>
 
-#include "tcpedud.h"
+#include "conn.h"
+#include "manager.h"
+#include "server-type.h"
+#include "server.h"
+#include "session.h"
 
 typedef struct FuzzDaemon {
         Manager *manager;

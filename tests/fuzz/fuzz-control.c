@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control-proto.h"
 #include "daemon-harness.h"
 #include "fuzz.h"
 #include "macro.h"
@@ -100,16 +101,16 @@ static void reset(void) {
         Manager *m = fuzz_daemon.manager;
         ListNode *n, *tmp;
 
-        list_foreach_safe (n, tmp, &m->session_server->conns)
+        list_foreach_safe (n, tmp, &m->core.session_server->conns)
                 conn_abort(list_entry(n, Conn, node), "fuzz input done");
         /* Connections the daemon closed first are watched in TIME_WAIT for a minute: thousands
          * of them would pile up over a run, each looked up in the kernel by every "connections",
          * and slow it down more and more. They end as when the daemon exits. */
         fuzz_daemon_pump(200);
-        list_foreach_safe (n, tmp, &m->lingering)
+        list_foreach_safe (n, tmp, &m->core.lingering)
                 conn_forget(list_entry(n, Conn, node), "fuzz input done");
-        for (size_t i = 0; i < m->n_servers; i++) {
-                Server *s = m->servers[i];
+        for (size_t i = 0; i < m->core.n_servers; i++) {
+                Server *s = m->core.servers[i];
                 if (s->running && !s->cfg.autostart)
                         server_stop(s, "fuzz input done");
                 else if (!s->running && s->cfg.autostart) {
@@ -119,7 +120,7 @@ static void reset(void) {
                         FUZZ_CHECK(server_start(s, prepared, true) == 0);
                 }
         }
-        m->log_level = m->config->daemon.log_level;
+        m->core.log_level = m->core.config->daemon.log_level;
         fuzz_daemon_pump(200);
 }
 
@@ -152,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         FUZZ_CHECK(k >= 0 || errno == EAGAIN);
                         sent += k > 0 ? (size_t)k : 0;
                 }
-                int r = sd_event_run(fuzz_daemon.manager->event, 0);
+                int r = sd_event_run(fuzz_daemon.manager->core.event, 0);
                 FUZZ_CHECK(r >= 0);
                 /* All sent: once the daemon is idle (a session's handshake done, say), the client is done. */
                 if (sent == size && !shut && (r == 0 || ++settle > 50)) {

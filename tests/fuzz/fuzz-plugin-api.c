@@ -274,7 +274,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(plug->n_conns == 0);
         /* as fuzz-control does: no TIME_WAIT watch piles up from one input to the next */
         ListNode *n, *tmp;
-        list_foreach_safe (n, tmp, &fuzz_daemon.manager->lingering)
+        list_foreach_safe (n, tmp, &fuzz_daemon.manager->core.lingering)
                 conn_forget(list_entry(n, Conn, node), "fuzz input done");
         return 0;
 }

@@ -193,8 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 client_remove(0, true);
         for (unsigned i = 0; i < 100; i++) {
                 unsigned open = 0;
-                for (size_t k = 0; k < m->n_servers; k++)
-                        open += m->servers[k]->n_conns;
+                for (size_t k = 0; k < m->core.n_servers; k++)
+                        open += m->core.servers[k]->n_conns;
                 if (open == 0)
                         break;
                 FUZZ_CHECK(i < 99); /* a server still holds a connection whose peer reset */
@@ -202,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         /* as fuzz-control does: no TIME_WAIT watch piles up from one input to the next */
         fuzz_daemon_pump(100);
-        list_foreach_safe (n, tmp, &m->lingering)
+        list_foreach_safe (n, tmp, &m->core.lingering)
                 conn_forget(list_entry(n, Conn, node), "fuzz input done");
         return 0;
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The journal message catalog against the daemon: every MID_* of daemon/tcpedud.h has exactly one
+# The journal message catalog against the daemon: every MID_* of daemon/journal.h has exactly one
 # entry in systemd/tcpedud.catalog and every entry names one of them; each entry has a Subject,
 # Defined-By: tcpedu, a Documentation line and some text; every @FIELD@ it shows is a field the
 # daemon logs; and journalctl itself parses the file (into a catalog database under a temporary
@@ -8,7 +8,7 @@
 set -uo pipefail
 
 src=${1:?usage: catalog-check.sh SOURCE_DIR}
-header=$src/daemon/tcpedud.h
+header=$src/daemon/journal.h
 catalog=$src/systemd/tcpedud.catalog
 failures=0
 
@@ -86,4 +86,4 @@ if [ "$failures" -gt 0 ]; then
         echo "$failures problems"
         exit 1
 fi
-echo "catalog OK: $(echo "$ids_in_catalog" | wc -l) entries, one for each MID_* of daemon/tcpedud.h"
+echo "catalog OK: $(echo "$ids_in_catalog" | wc -l) entries, one for each MID_* of daemon/journal.h"
