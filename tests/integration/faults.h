@@ -27,7 +27,6 @@
 #include "test-util.h"
 
 #define FHELPER static __attribute__((unused))
-#define CTL_TIMEOUT_MS 15000
 #define MID_LIMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0d"
 #define MID_LOG_DROPPED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0a"
 #define MID_CHAT_DROP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a12"
@@ -95,40 +94,13 @@ FHELPER const char *jtxt(json_object *o, const char *path) {
 
 /* ---- tcpeductl ---- */
 
-FHELPER const char *control_path(Daemon *d) {
-        return tstr("%s/control.sock", d->dir);
-}
-
-FHELPER int ctl_v(Daemon *d, RunResult *r, const char *first, va_list ap) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", control_path(d) };
-        size_t n = 3;
-        for (const char *a = first; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        argv[n] = NULL;
-        return run_capture(argv, CTL_TIMEOUT_MS, r);
-}
-
-/* tcpeductl -s SOCKET ARGS... (NULL-terminated): 0 when it ran (its exit code in r). */
-FHELPER int ctl(Daemon *d, RunResult *r, const char *arg, ...) {
-        va_list ap;
-        va_start(ap, arg);
-        int k = ctl_v(d, r, arg, ap);
-        va_end(ap);
-        return k;
-}
-
 /* tcpeductl --json ARGS...: the reply, or NULL after a failed EXPECT. */
 FHELPER json_object *ctl_json_at(const char *file, int line, Daemon *d, const char *arg, ...) {
         RunResult r;
         va_list ap;
         va_start(ap, arg);
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", control_path(d), "--json" };
-        size_t n = 4;
-        for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        argv[n] = NULL;
+        int k = ctl_socket_v(control_socket(d), "--json", &r, arg, ap);
         va_end(ap);
-        int k = run_capture(argv, CTL_TIMEOUT_MS, &r);
         bool ok = k == 0 && r.exit_code == 0;
         if (!ok)
                 harness_report(file, line, "tcpeductl --json %s: %s, exit %d: %s", arg, k < 0 ? strerror(-k) : "ran", r.exit_code,
@@ -147,7 +119,7 @@ FHELPER json_object *ctl_json_at(const char *file, int line, Daemon *d, const ch
 
 FHELPER int control_connect(Daemon *d) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_path(d));
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_socket(d));
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;

@@ -481,3 +481,42 @@ int run_tcpedud(RunResult *ret, const char *arg, ...) {
         argv[n] = NULL;
         return run_capture(argv, STOP_TIMEOUT_MS, ret);
 }
+
+/* ---- tcpeductl ---- */
+
+#define CTL_ARGS_MAX 32 /* argv slots, the NULL included */
+
+const char *control_socket(Daemon *d) {
+        return tstr("%s/control.sock", d->dir);
+}
+
+int ctl_socket_v(const char *socket, const char *option, RunResult *r, const char *first, va_list ap) {
+        const char *argv[CTL_ARGS_MAX] = { TCPEDUCTL_PATH, "-s", socket };
+        size_t n = 3;
+        if (option)
+                argv[n++] = option;
+        for (const char *a = first; a && n < CTL_ARGS_MAX - 1; a = va_arg(ap, const char *))
+                argv[n++] = a;
+        argv[n] = NULL;
+        return run_capture(argv, CTL_TIMEOUT_MS, r);
+}
+
+int ctl_socket(const char *socket, RunResult *r, const char *arg, ...) {
+        va_list ap;
+        va_start(ap, arg);
+        int k = ctl_socket_v(socket, NULL, r, arg, ap);
+        va_end(ap);
+        return k;
+}
+
+int ctl_v(Daemon *d, RunResult *r, const char *first, va_list ap) {
+        return ctl_socket_v(control_socket(d), NULL, r, first, ap);
+}
+
+int ctl(Daemon *d, RunResult *r, const char *arg, ...) {
+        va_list ap;
+        va_start(ap, arg);
+        int k = ctl_v(d, r, arg, ap);
+        va_end(ap);
+        return k;
+}

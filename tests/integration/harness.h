@@ -11,6 +11,7 @@
 #include <CUnit/CUnit.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,6 +178,20 @@ typedef struct RunResult {
 int run_capture(const char *const *argv, int timeout_ms, RunResult *ret);
 /* tcpedud with these arguments (NULL-terminated). */
 int run_tcpedud(RunResult *ret, const char *arg, ...) __attribute__((sentinel));
+
+/* ---- tcpeductl, run to completion (TCPEDUCTL_PATH) ---- */
+
+#define CTL_TIMEOUT_MS 15000
+
+/* DIR/control.sock: where the harness drop-in puts the daemon's control socket. */
+const char *control_socket(Daemon *d);
+/* TCPEDUCTL_PATH -s SOCKET [OPTION] ARGS... (NULL-terminated; option NULL: none): 0 when it ran,
+ * its exit code and output in r; -errno when it could not be run. */
+int ctl_socket_v(const char *socket, const char *option, RunResult *r, const char *first, va_list ap);
+int ctl_socket(const char *socket, RunResult *r, const char *arg, ...) __attribute__((sentinel));
+/* The same against the daemon's own control socket. */
+int ctl_v(Daemon *d, RunResult *r, const char *first, va_list ap);
+int ctl(Daemon *d, RunResult *r, const char *arg, ...) __attribute__((sentinel));
 
 /* ---- client sockets (non-blocking, close-on-exec, closed at teardown) ---- */
 

@@ -17,8 +17,6 @@
 #include "harness.h"
 #include "test-util.h"
 
-#define CTL_TIMEOUT_MS 15000
-
 /* ---- helpers: line-buffered clients, JSON replies matched against a spec ---- */
 
 #define HELPER static __attribute__((unused))
@@ -311,36 +309,25 @@ HELPER json_object *expect_json_at(const char *file, int line, Client *c, const 
 
 /* ---- tcpeductl ---- */
 
-HELPER int ctl(Daemon *d, RunResult *r, const char *arg, ...) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", tstr("%s/control.sock", d->dir) };
-        size_t n = 3;
-        va_list ap;
-        va_start(ap, arg);
-        for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        return run_capture(argv, CTL_TIMEOUT_MS, r);
-}
-
 /* tcpeductl --json ARGS..., parsed; NULL (after a failed assertion) if it failed. */
 #define CTL_JSON(d, ...) ctl_json_at(__FILE__, __LINE__, d, __VA_ARGS__, NULL)
 HELPER json_object *ctl_json_at(const char *file, int line, Daemon *d, ...) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", tstr("%s/control.sock", d->dir), "--json" };
-        size_t n = 4;
-        va_list ap;
+        va_list ap, peek;
         va_start(ap, d);
-        for (const char *a = va_arg(ap, const char *); a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
+        /* the first two arguments name the command in a failure message */
+        va_copy(peek, ap);
+        const char *verb = va_arg(peek, const char *);
+        const char *object = verb ? va_arg(peek, const char *) : NULL;
+        va_end(peek);
+        const char *first = va_arg(ap, const char *);
         RunResult r;
-        int k = run_capture(argv, CTL_TIMEOUT_MS, &r);
-        CHECK_AT(file, line, k == 0 && r.exit_code == 0, false, "tcpeductl --json %s %s: exit %d: %s", argv[4], n > 5 ? argv[5] : "",
+        int k = ctl_socket_v(control_socket(d), "--json", &r, first, ap);
+        va_end(ap);
+        CHECK_AT(file, line, k == 0 && r.exit_code == 0, false, "tcpeductl --json %s %s: exit %d: %s", verb, object ? object : "",
                  r.exit_code, r.err ? r.err : "");
         if (k != 0 || r.exit_code != 0)
                 return NULL;
         json_object *o = track_json(json_tokener_parse(r.out));
-        CHECK_AT(file, line, o != NULL, false, "tcpeductl --json %s: not JSON: %s", argv[4], r.out);
+        CHECK_AT(file, line, o != NULL, false, "tcpeductl --json %s: not JSON: %s", verb, r.out);
         return o;
 }

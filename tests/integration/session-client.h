@@ -229,10 +229,6 @@ HELPER ssize_t b64_decode(const char *s, size_t len, uint8_t *out) {
 
 /* ---- control connections ---- */
 
-HELPER const char *control_socket(Daemon *d) {
-        return tstr("%s/control.sock", d->dir);
-}
-
 static Ctl *ctl_register(int fd, const char *label) {
         Ctl *c = calloc(1, sizeof(Ctl));
         if (!c || n_ctls >= MAX_CTLS)

@@ -18,28 +18,10 @@
 #include "harness.h"
 #include "test-util.h"
 
-#define CTL_TIMEOUT_MS 15000
 #define ELEMENTSOF_(x) (sizeof(x) / sizeof((x)[0]))
 
 static char *server_config(const char *name, const char *extra) {
         return tstr("[server %s]\ntype = echo\nlisten = 127.0.0.1:0\n%s", name, extra ? extra : "");
-}
-
-static const char *socket_of(Daemon *d) {
-        return tstr("%s/control.sock", d->dir);
-}
-
-/* tcpeductl -s SOCKET ARGS... (NULL-terminated), as root. */
-static int ctl(Daemon *d, RunResult *r, const char *arg, ...) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", socket_of(d) };
-        size_t n = 3;
-        va_list ap;
-        va_start(ap, arg);
-        for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        return run_capture(argv, CTL_TIMEOUT_MS, r);
 }
 
 static json_object *parse_json(const char *text) {
@@ -365,7 +347,7 @@ static void test_monitor(void) {
         pid_t pid = fork();
         if (pid == 0) {
                 dup2(ofd, STDOUT_FILENO);
-                execl(TCPEDUCTL_PATH, TCPEDUCTL_PATH, "-s", socket_of(d), "--json", "monitor", "--server", name, (char *)NULL);
+                execl(TCPEDUCTL_PATH, TCPEDUCTL_PATH, "-s", control_socket(d), "--json", "monitor", "--server", name, (char *)NULL);
                 _exit(127);
         }
         close(ofd);
@@ -460,14 +442,12 @@ static void test_misc_verbs(void) {
 
         /* no daemon: 69, naming the path tried */
         const char *nowhere = tstr("%s/nowhere.sock", harness_tmpdir());
-        const char *const unreachable[] = { TCPEDUCTL_PATH, "-s", nowhere, "status", NULL };
-        REQUIRE_INT(run_capture(unreachable, CTL_TIMEOUT_MS, &r), 0);
+        REQUIRE_INT(ctl_socket(nowhere, &r, "status", NULL), 0);
         EXPECT_INT(r.exit_code, 69);
         EXPECT(strstr(r.err, nowhere) != NULL, "stderr: %s", r.err);
 
         /* explain needs no daemon */
-        const char *const explain[] = { TCPEDUCTL_PATH, "-s", nowhere, "explain", NULL };
-        REQUIRE_INT(run_capture(explain, CTL_TIMEOUT_MS, &r), 0);
+        REQUIRE_INT(ctl_socket(nowhere, &r, "explain", NULL), 0);
         EXPECT_INT(r.exit_code, 0);
         EXPECT(strstr(r.out, "TIME_WAIT") && strstr(r.out, "FIN_WAIT_2") && strstr(r.out, "SYN_SENT"), "diagram: %s", r.out);
         const char *const explain_one[] = { TCPEDUCTL_PATH, "explain", "fin-wait-2", NULL };
@@ -500,7 +480,7 @@ static int ctl_as_nobody(Daemon *d, const char *ctl_copy, const char *group, Run
                                "--clear-groups",
                                ctl_copy,
                                "-s",
-                               socket_of(d),
+                               control_socket(d),
                                verb,
                                arg,
                                NULL };
@@ -561,7 +541,7 @@ static void test_unprivileged(void) {
 
 static int raw_connect(Daemon *d) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_of(d));
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_socket(d));
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 if (fd >= 0)

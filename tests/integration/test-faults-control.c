@@ -29,7 +29,7 @@ static Daemon *start_echo(Addr *a) {
 /* A blocking connect (the daemon's backlog is 64), then non-blocking. */
 static int ctl_connect(Daemon *d) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_path(d));
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_socket(d));
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;

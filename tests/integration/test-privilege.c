@@ -21,8 +21,6 @@
 #include "journal-check.h"
 #include "test-util.h"
 
-#define CTL_TIMEOUT_MS 15000
-
 static char created_user[40], created_group[40];
 
 static void teardown(void) {
@@ -49,22 +47,9 @@ static bool need_root(const char *test) {
         return false;
 }
 
-/* tcpeductl -s SOCK ARGS... */
-static int ctl(const char *sock, RunResult *r, const char *arg, ...) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", sock };
-        size_t n = 3;
-        va_list ap;
-        va_start(ap, arg);
-        for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        return run_capture(argv, CTL_TIMEOUT_MS, r);
-}
-
 static json_object *status_json(const char *sock) {
         RunResult r;
-        if (ctl(sock, &r, "status", "--json", NULL) < 0 || r.exit_code != 0) {
+        if (ctl_socket(sock, &r, "status", "--json", NULL) < 0 || r.exit_code != 0) {
                 EXPECT(false, "tcpeductl status: exit %d: %s", r.exit_code, r.err ? r.err : "");
                 return NULL;
         }
@@ -189,7 +174,7 @@ static void test_drop_to_nobody(void) {
         json_object_put(o);
         expect_echo(&a, "echo after the switch");
         RunResult rs;
-        REQUIRE_INT(ctl(sock, &rs, "status", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &rs, "status", NULL), 0);
         EXPECT(strstr(rs.out, tstr("\nuser:         nobody (uid %u), group nogroup (gid %u)\n", nobody, nogroup)) != NULL,
                "tcpeductl status: %s", rs.out);
 
@@ -206,7 +191,7 @@ static void test_drop_to_nobody(void) {
         int k = tcp_connect(&a, NULL);
         REQUIRE(k >= 0, "connect");
         RunResult r;
-        REQUIRE_INT(ctl(sock, &r, "--json", "connections", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &r, "--json", "connections", NULL), 0);
         json_object *conns = json_tokener_parse(r.out), *arr = conns ? json_object_object_get(conns, "connections") : NULL;
         const char *id = NULL;
         char kl[ADDR_STR_MAX];
@@ -218,13 +203,13 @@ static void test_drop_to_nobody(void) {
         }
         json_object_put(conns);
         REQUIRE(id != NULL, "connection %s not listed: %s", kl, r.out);
-        REQUIRE_INT(ctl(sock, &r, "kick", id, "--how", "reset", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &r, "kick", id, "--how", "reset", NULL), 0);
         EXPECT(r.exit_code == 0, "kick: exit %d: %s", r.exit_code, r.err);
         EXPECT_INT(wait_closed(k, IO_TIMEOUT_MS), -ECONNRESET);
         sock_close(k);
 
         /* A reload reads the files as nobody: an unchanged config is accepted. */
-        REQUIRE_INT(ctl(sock, &r, "reload", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &r, "reload", NULL), 0);
         EXPECT(r.exit_code == 0, "reload as nobody: exit %d: %s", r.exit_code, r.err);
 
         /* A plug-in owned by root and loaded at the first connection, after the switch. */
@@ -232,7 +217,7 @@ static void test_drop_to_nobody(void) {
         const char *enh = unique_name("privenh");
         const char *with_plugin = tstr("%s\n[server %s]\ntype = enhanced\nlisten = 127.0.0.3:0\nhandler = %s\n", config, enh, good);
         REQUIRE_INT(write_file(d->conf_path, with_plugin), 0);
-        REQUIRE_INT(ctl(sock, &r, "reload", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &r, "reload", NULL), 0);
         EXPECT(r.exit_code == 0, "reload with a root-owned plug-in: exit %d: %s", r.exit_code, r.err);
         Addr e;
         REQUIRE(daemon_listener(d, "127.0.0.3", &e), "no listener of the plug-in's server");
@@ -248,7 +233,7 @@ static void test_drop_to_nobody(void) {
         REQUIRE_INT(
                 write_file(d->conf_path, tstr("%s\n[server %s]\ntype = enhanced\nlisten = 127.0.0.3:0\nhandler = %s\n", config, enh, bad)),
                 0);
-        REQUIRE_INT(ctl(sock, &r, "reload", NULL), 0);
+        REQUIRE_INT(ctl_socket(sock, &r, "reload", NULL), 0);
         EXPECT_INT(r.exit_code, 78);
         const char *want =
                 tstr("handler '%s': refusing a plug-in that is not owned by root or is writable by others while started as root", bad);
@@ -260,7 +245,7 @@ static void test_drop_to_nobody(void) {
                 REQUIRE_INT(write_file(d->conf_path,
                                        tstr("%s\n[server %s-low]\ntype = echo\nlisten = 127.0.0.1:%d\n", with_plugin, name, port)),
                             0);
-                REQUIRE_INT(ctl(sock, &r, "reload", NULL), 0);
+                REQUIRE_INT(ctl_socket(sock, &r, "reload", NULL), 0);
                 EXPECT_INT(r.exit_code, 78);
                 EXPECT(strstr(r.err,
                               tstr("cannot listen on 127.0.0.1:%d: Permission denied (a port below 1024: tcpedud gave up root", port)),

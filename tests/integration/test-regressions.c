@@ -26,7 +26,6 @@
 #include "harness.h"
 #include "test-util.h"
 
-#define CTL_TIMEOUT_MS 15000
 #define TEST_TIMEOUT_MS 20000
 
 /* Sockets made here (not by the harness): closed by this file's teardown. */
@@ -57,23 +56,6 @@ static void teardown(void) {
                 close(own_fds[i]);
         n_own_fds = 0;
         harness_teardown();
-}
-
-static const char *socket_of(Daemon *d) {
-        return tstr("%s/control.sock", d->dir);
-}
-
-/* tcpeductl -s SOCKET ARGS... (NULL-terminated). */
-static int ctl(Daemon *d, RunResult *r, const char *arg, ...) {
-        const char *argv[32] = { TCPEDUCTL_PATH, "-s", socket_of(d) };
-        size_t n = 3;
-        va_list ap;
-        va_start(ap, arg);
-        for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        return run_capture(argv, CTL_TIMEOUT_MS, r);
 }
 
 static void expect_status_ok(Daemon *d) {
@@ -387,8 +369,8 @@ static void test_monitor_client_freed(void) {
         int rcvbuf = 4096;
         REQUIRE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == 0, "SO_RCVBUF: %m");
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
-        REQUIRE(strlen(socket_of(d)) < sizeof(sun.sun_path), "socket path too long");
-        strcpy(sun.sun_path, socket_of(d));
+        REQUIRE(strlen(control_socket(d)) < sizeof(sun.sun_path), "socket path too long");
+        strcpy(sun.sun_path, control_socket(d));
         REQUIRE(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "connect %s: %m", sun.sun_path);
 
         /* One buffer: monitor, ~440 `servers` (~9 KB replies each: near the 4 MiB output limit),
