@@ -21,7 +21,6 @@
 #include "macro.h"
 #include "server-type.h"
 #include "server.h"
-#include "session.h"
 
 /* ---- lifecycle ---- */
 

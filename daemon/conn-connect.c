@@ -17,7 +17,6 @@
 #include "macro.h"
 #include "server-type.h"
 #include "server.h"
-#include "session.h"
 
 static const char *connect_error_reason(int err) {
         switch (err) {
@@ -62,10 +61,7 @@ void conn_connect_failed(Conn *c, int err, const char *reason) {
 
         c->connecting = false;
         c->close_reason = reason ? reason : connect_error_reason(err);
-        if (c->session) {
-                c->session->failed = true;
-                c->session->error = err ? err : ECONNABORTED; /* given up by us: closed, or the daemon stopping */
-        }
+        c->connect_error = err ? err : ECONNABORTED; /* given up by us: closed, or the daemon stopping */
         conn_close_fd(c, true);
         if (syn_sent) {
                 int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
@@ -110,7 +106,7 @@ void conn_on_connect_done(Conn *c) {
                 c->server->vt->on_connected(c);
 }
 
-int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
+int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
                  Conn **ret, char *error, size_t error_size) {
         Core *m = s->core;
         char a[SOCKADDR_STR_MAX];
@@ -153,7 +149,9 @@ int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const
         c->fd = fd;
         c->server = s;
         c->session = session;
-        session->conn = c;
+        c->owner = owner;
+        if (s->vt->on_connect)
+                s->vt->on_connect(c); /* the session learns its connection before the first transition */
         c->peer = *target;
         if (sd_id128_randomize(&id) < 0)
                 memset(&id, 0, sizeof(id));
@@ -163,7 +161,6 @@ int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const
                 r = negative_errno();
                 safe_close(fd);
                 free(c);
-                session->conn = NULL;
                 snprintf(error, error_size, "cannot watch the socket: %s", strerror(-r));
                 return r;
         }

@@ -18,7 +18,6 @@
 #include "macro.h"
 #include "server-type.h"
 #include "server.h"
-#include "session.h"
 
 /* ---- state tracking and the journal ---- */
 
@@ -27,7 +26,7 @@ void log_conn_fields(LogEntry *e, const Conn *c) {
         char peer[SOCKADDR_STR_MAX], local[SOCKADDR_STR_MAX];
         if (c->session) {
                 log_entry_add(e, "TCPEDU_ROLE", "client");
-                log_entry_add(e, "TCPEDU_SESSION_OWNER_UID", "%u", (unsigned)c->session->owner);
+                log_entry_add(e, "TCPEDU_SESSION_OWNER_UID", "%u", (unsigned)c->owner);
         } else {
                 log_entry_add(e, "TCPEDU_SERVER", "%s", c->server->cfg.name);
                 log_entry_add(e, "TCPEDU_SERVER_TYPE", "%s", c->server->vt->name);
@@ -129,7 +128,7 @@ void log_connect(Conn *c) {
         if (c->session)
                 log_entry_add(&e, "MESSAGE", "Session %s: connecting to %s from %s (uid %u)", c->id,
                               sockaddr_format(&c->peer.sa, peer, sizeof(peer)), sockaddr_format(&c->local.sa, local, sizeof(local)),
-                              (unsigned)c->session->owner);
+                              (unsigned)c->owner);
         else
                 log_entry_add(&e, "MESSAGE", "New connection from %s to %s (server %s, ID: %s)",
                               sockaddr_format(&c->peer.sa, peer, sizeof(peer)), sockaddr_format(&c->local.sa, local, sizeof(local)),

@@ -26,7 +26,6 @@
 #include "macro.h"
 #include "server-type.h"
 #include "server.h"
-#include "session.h"
 
 
 

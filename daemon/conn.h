@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 #include "byte-queue.h"
@@ -61,7 +62,9 @@ struct Conn {
         SockaddrUnion peer, local;
         char id[ID_STR_LEN + 1];
         void *userdata; /* the server type's */
-        Session *session; /* a client session (TCPEDU_ROLE=client): the daemon connected out */
+        Session *session; /* a client session (TCPEDU_ROLE=client): the daemon connected out; its owner */
+        uid_t owner; /* a client session's: the uid that opened it */
+        int connect_error; /* errno of a client session's failed connect, 0 otherwise */
 };
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
@@ -69,7 +72,7 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
  * connect_timeout_usec > 0 a handshake still under way then is aborted. Returns -errno (nothing
  * created, *ret_error says why) if no socket could be made or bound; a connect() that fails at once
  * gives a connection that is already finished, with the reason in close_reason. */
-int conn_connect(Server *s, Session *session, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
+int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
                  Conn **ret, char *error, size_t error_size);
 void conn_handle_events(Conn *c, uint32_t events);
 /* Write what a batch_output type buffered during the batch (at the end of a batch). */

@@ -71,9 +71,17 @@ static void session_on_drained(Conn *c) {
         core_session_event(c->server->core, session_of(c), SESSION_EVENT_DRAINED);
 }
 
+static void session_on_connect(Conn *c) {
+        session_of(c)->conn = c;
+}
+
 static void session_on_disconnect(Conn *c) {
         Session *s = session_of(c);
         s->closed = true;
+        if (c->connect_error) {
+                s->failed = true;
+                s->error = c->connect_error;
+        }
         if (s->failed)
                 c->server->core->sessions_failed++;
         if (c->state == TCP_STATE_CLOSE_WAIT || c->peer_eof)
@@ -94,6 +102,7 @@ static void session_conn_free(Conn *c) {
 
 const ServerVtable session_vtable = {
         .name = "session",
+        .on_connect = session_on_connect,
         .on_data = session_on_data,
         .on_disconnect = session_on_disconnect,
         .conn_free = session_conn_free,
@@ -159,7 +168,7 @@ int session_open(Core *m, const SockaddrUnion *target, const SockaddrUnion *bind
         s->watcher = watcher;
         core_session_event(m, s, SESSION_EVENT_OPENING); /* the watcher sees it from the first transition on */
         Conn *c;
-        int r = conn_connect(srv, s, target, bind_addr, timeout_usec, &c, error, error_size);
+        int r = conn_connect(srv, s, owner, target, bind_addr, timeout_usec, &c, error, error_size);
         if (r < 0) {
                 core_session_event(m, s, SESSION_EVENT_NOT_OPENED);
                 free(s);
