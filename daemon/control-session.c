@@ -480,9 +480,50 @@ void session_watch_pump(Control *ctl, Session *s) {
         }
 }
 
+/* Requests waiting on s that ev answers: a session-open that connected or failed, a session-recv
+ * whose data is there, a session-send whose data went out. */
+static void answer_pending(Control *ctl, Session *s, SessionEvent ev) {
+        ListNode *n, *tmp;
+        list_foreach_safe (n, tmp, &ctl->control_clients) {
+                ControlClient *cc = list_entry(n, ControlClient, node);
+                ListNode *k, *ktmp;
+                if (cc->doomed)
+                        continue;
+                list_foreach_safe (k, ktmp, &cc->pending) {
+                        Pending *p = list_entry(k, Pending, node);
+                        if (p->session != s)
+                                continue;
+                        char *line = NULL;
+                        if (p->kind == PENDING_OPEN) {
+                                if (ev == SESSION_EVENT_CONNECTED) {
+                                        struct json_object *d = json_object_new_object();
+                                        json_object_object_add(d, "session", session_reply_json(ctl, s));
+                                        line = control_reply_ok(p->id, d);
+                                } else if (ev == SESSION_EVENT_FAILED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
+                                        line = open_failed_reply(p->id, s);
+                        } else if (p->kind == PENDING_RECV) {
+                                if (ev == SESSION_EVENT_GONE)
+                                        line = control_reply_error(p->id, CONTROL_ERROR_NOT_FOUND, "the session ended", NULL);
+                                else {
+                                        ssize_t ready = recv_ready(p);
+                                        if (ready >= 0)
+                                                line = recv_reply(p, (size_t)ready, false);
+                                }
+                        } else if (p->kind == PENDING_SEND) {
+                                if (ev == SESSION_EVENT_DRAINED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
+                                        line = s->conn->fd >= 0 || ev == SESSION_EVENT_DRAINED
+                                                       ? control_reply_ok(p->id, send_result(s, p->sent))
+                                                       : control_reply_error(p->id, CONTROL_ERROR_CONFLICT,
+                                                                             "the session closed before its data was sent", NULL);
+                        }
+                        if (line && pending_reply(p, line) < 0)
+                                break;
+                }
+        }
+}
+
 void control_session_event(void *userdata, Session *s, SessionEvent ev) {
         Control *ctl = userdata;
-        ListNode *n, *tmp;
 
         if (ev == SESSION_EVENT_OPENING) {
                 if (s->watcher)
@@ -531,42 +572,7 @@ void control_session_event(void *userdata, Session *s, SessionEvent ev) {
                         s->opener = NULL;
                 }
         }
-        list_foreach_safe (n, tmp, &ctl->control_clients) {
-                ControlClient *cc = list_entry(n, ControlClient, node);
-                ListNode *k, *ktmp;
-                if (cc->doomed)
-                        continue;
-                list_foreach_safe (k, ktmp, &cc->pending) {
-                        Pending *p = list_entry(k, Pending, node);
-                        if (p->session != s)
-                                continue;
-                        char *line = NULL;
-                        if (p->kind == PENDING_OPEN) {
-                                if (ev == SESSION_EVENT_CONNECTED) {
-                                        struct json_object *d = json_object_new_object();
-                                        json_object_object_add(d, "session", session_reply_json(ctl, s));
-                                        line = control_reply_ok(p->id, d);
-                                } else if (ev == SESSION_EVENT_FAILED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
-                                        line = open_failed_reply(p->id, s);
-                        } else if (p->kind == PENDING_RECV) {
-                                if (ev == SESSION_EVENT_GONE)
-                                        line = control_reply_error(p->id, CONTROL_ERROR_NOT_FOUND, "the session ended", NULL);
-                                else {
-                                        ssize_t ready = recv_ready(p);
-                                        if (ready >= 0)
-                                                line = recv_reply(p, (size_t)ready, false);
-                                }
-                        } else if (p->kind == PENDING_SEND) {
-                                if (ev == SESSION_EVENT_DRAINED || ev == SESSION_EVENT_DISCONNECTED || ev == SESSION_EVENT_GONE)
-                                        line = s->conn->fd >= 0 || ev == SESSION_EVENT_DRAINED
-                                                       ? control_reply_ok(p->id, send_result(s, p->sent))
-                                                       : control_reply_error(p->id, CONTROL_ERROR_CONFLICT,
-                                                                             "the session closed before its data was sent", NULL);
-                        }
-                        if (line && pending_reply(p, line) < 0)
-                                break;
-                }
-        }
+        answer_pending(ctl, s, ev);
         ctl->event_depth--;
 }
 

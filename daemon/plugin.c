@@ -166,8 +166,9 @@ static const char *api_conn_id(tcpedu_conn *pc) {
 }
 
 static const char *api_conn_peer(tcpedu_conn *pc) {
-        static char buf[SOCKADDR_STR_MAX]; /* valid until the next call: the loop is single-threaded */
-        return pc ? sockaddr_format(&conn_of(pc)->peer.sa, buf, sizeof(buf)) : "";
+        Conn *c = pc ? conn_of(pc) : NULL;
+        Plugin *p = c ? c->server->type_state : NULL; /* the host's state begins with its Plugin */
+        return p ? sockaddr_format(&c->peer.sa, p->peer_buf, sizeof(p->peer_buf)) : ""; /* valid until the next call */
 }
 
 static tcpedu_server *api_conn_server(tcpedu_conn *pc) {

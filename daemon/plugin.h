@@ -17,6 +17,7 @@ typedef struct Plugin {
         const tcpedu_handler *h;
         void *state;
         PluginDataSlot slot;
+        char peer_buf[SOCKADDR_STR_MAX]; /* what conn_peer() returns, valid until its next call */
 } Plugin;
 
 /* Check every plug-in a config names; errors as FILE:LINE: message. */
