@@ -71,6 +71,13 @@ void byte_queue_consume(ByteQueue *q, size_t n) {
         q->len -= n;
 }
 
+void byte_queue_truncate(ByteQueue *q, size_t n) {
+        if (n < q->len)
+                q->len = n;
+        if (q->len == 0)
+                q->start = 0;
+}
+
 void byte_queue_trim(ByteQueue *q) {
         if (q->len == 0 && q->data) {
                 free(q->data);

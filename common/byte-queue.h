@@ -47,6 +47,9 @@ void byte_queue_commit(ByteQueue *q, size_t n);
 /* Drop n bytes from the front (n <= byte_queue_len). */
 void byte_queue_consume(ByteQueue *q, size_t n);
 
+/* Drop bytes from the end so that n remain (n <= byte_queue_len). */
+void byte_queue_truncate(ByteQueue *q, size_t n);
+
 /* Give the storage back if the queue is empty. */
 void byte_queue_trim(ByteQueue *q);
 

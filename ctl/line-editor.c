@@ -15,13 +15,6 @@ static bool utf8_continuation(uint8_t b) {
         return (b & 0xc0) == 0x80;
 }
 
-/* byte-queue has no way to drop bytes from its end: the editor shortens its line by setting the
- * length, which keeps the queue's invariants (start + len <= cap). */
-static void line_truncate(ByteQueue *q, size_t n) {
-        if (n < q->len)
-                q->len = n;
-}
-
 static uint8_t line_at(const LineEditor *e, size_t i) {
         return byte_queue_peek(&e->line)[i];
 }
@@ -79,7 +72,7 @@ static LineEditorAction key_backspace(LineEditor *e) {
                 n--;
         if (n > 0)
                 n--;
-        line_truncate(&e->line, n);
+        byte_queue_truncate(&e->line, n);
         return LINE_EDITOR_CHANGED;
 }
 
@@ -90,7 +83,7 @@ static LineEditorAction key_erase_word(LineEditor *e) {
                 n--;
         while (n > 0 && line_at(e, n - 1) != ' ')
                 n--;
-        line_truncate(&e->line, n);
+        byte_queue_truncate(&e->line, n);
         return LINE_EDITOR_CHANGED;
 }
 
@@ -117,7 +110,7 @@ LineEditorAction line_editor_key(LineEditor *e, uint8_t k) {
         case 0x08:
                 return key_backspace(e);
         case 0x15: /* Ctrl-U */
-                line_truncate(&e->line, 0);
+                byte_queue_truncate(&e->line, 0);
                 return LINE_EDITOR_CHANGED;
         case 0x17:
                 return key_erase_word(e);

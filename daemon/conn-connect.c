@@ -110,7 +110,6 @@ int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *
                  Conn **ret, char *error, size_t error_size) {
         Core *m = s->core;
         char a[SOCKADDR_STR_MAX];
-        sd_id128_t id;
         int r;
 
         int fd = socket(target->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -136,42 +135,18 @@ int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *
         }
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 
-        Conn *c = calloc(1, sizeof(Conn));
-        if (!c) {
+        Conn *c;
+        r = conn_alloc(s, fd, target, EPOLLOUT, &c);
+        if (r < 0) {
                 safe_close(fd);
-                snprintf(error, error_size, "out of memory");
-                return -ENOMEM;
+                snprintf(error, error_size, r == -ENOMEM ? "out of memory" : "cannot watch the socket: %s", strerror(-r));
+                return r;
         }
-        list_init(&c->node);
-        list_init(&c->flush_node);
-        list_init(&c->gc.node);
-        c->gc.free = conn_free_deferred;
-        c->fd = fd;
-        c->server = s;
         c->session = session;
         c->owner = owner;
         if (s->vt->on_connect)
                 s->vt->on_connect(c); /* the session learns its connection before the first transition */
-        c->peer = *target;
-        if (sd_id128_randomize(&id) < 0)
-                memset(&id, 0, sizeof(id));
-        id_format(id.bytes, c->id);
-        struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
-        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                r = negative_errno();
-                safe_close(fd);
-                free(c);
-                snprintf(error, error_size, "cannot watch the socket: %s", strerror(-r));
-                return r;
-        }
-        c->events = EPOLLOUT;
-        s->refs++;
-        c->counted = true;
-        s->n_conns++;
-        m->n_conns++;
-        s->accepted++;
-        c->last_activity = core_now(m, CLOCK_MONOTONIC);
-        list_append(&s->conns, &c->node);
+        conn_count(c);
 
         /* A fresh socket is CLOSED, as TCP_INFO says (Linux's CLOSE). */
         c->state = TCP_STATE_CLOSED;

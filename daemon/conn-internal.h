@@ -34,3 +34,7 @@ void conn_shutdown_active(Conn *c);
 void conn_touch(Conn *c);
 void conn_connect_failed(Conn *c, int err, const char *reason);
 void conn_on_connect_done(Conn *c);
+/* A new connection on fd, watched for events, not yet counted against any limit. */
+int conn_alloc(Server *s, int fd, const SockaddrUnion *peer, uint32_t events, Conn **ret);
+/* Counted: a slot of max_clients / max_connections, a reference on its server, its server's list. */
+void conn_count(Conn *c);

@@ -279,11 +279,8 @@ void conn_flush(Conn *c) {
                 conn_on_writable(c);
 }
 
-int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
-        Core *m = s->core;
+int conn_alloc(Server *s, int fd, const SockaddrUnion *peer, uint32_t events, Conn **ret) {
         sd_id128_t id;
-        socklen_t len = sizeof(SockaddrUnion);
-
         Conn *c = calloc(1, sizeof(Conn));
         if (!c)
                 return -ENOMEM;
@@ -294,30 +291,46 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         c->fd = fd;
         c->server = s;
         c->peer = *peer;
-        if (getsockname(fd, &c->local.sa, &len) < 0) {
-                free(c);
-                return negative_errno();
-        }
         if (sd_id128_randomize(&id) < 0)
                 memset(&id, 0, sizeof(id));
         id_format(id.bytes, c->id);
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-
-        c->events = EPOLLIN;
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        c->events = events;
+        struct epoll_event ev = { .events = events, .data.ptr = c };
+        if (epoll_ctl(s->core->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 int r = negative_errno();
                 free(c);
                 return r;
         }
+        *ret = c;
+        return 0;
+}
+
+void conn_count(Conn *c) {
+        Server *s = c->server;
         s->refs++;
         c->counted = true;
-        c->ip_counted = server_ip_counting(s);
         s->n_conns++;
-        m->n_conns++;
+        s->core->n_conns++;
         s->accepted++;
-        c->last_activity = core_now(m, CLOCK_MONOTONIC);
+        c->last_activity = core_now(s->core, CLOCK_MONOTONIC);
         list_append(&s->conns, &c->node);
+}
+
+int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
+        Core *m = s->core;
+        SockaddrUnion local;
+        socklen_t len = sizeof(local);
+        Conn *c;
+
+        if (getsockname(fd, &local.sa, &len) < 0)
+                return negative_errno();
+        int r = conn_alloc(s, fd, peer, EPOLLIN, &c);
+        if (r < 0)
+                return r;
+        c->local = local;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+        c->ip_counted = server_ip_counting(s);
+        conn_count(c);
 
         /* The kernel finished the handshake before accept() returned: SYN_RECEIVED is inferred. */
         c->state = TCP_STATE_SYN_RECEIVED;
