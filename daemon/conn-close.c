@@ -264,8 +264,7 @@ void conn_shutdown_active(Conn *c) {
         /* The ACK of our FIN may come a moment later: look again at 1, 2, 4 ... 128 ms, so that
          * FIN_WAIT_2 is seen by the kernel rather than inferred. */
         if (c->state == TCP_STATE_FIN_WAIT_1 && !c->probe)
-                (void)sd_event_add_time_relative(c->server->core->event, &c->probe, CLOCK_MONOTONIC, USEC_PER_MSEC, 0, fin_wait_probe,
-                                                 c);
+                (void)sd_event_add_time_relative(c->server->core->event, &c->probe, CLOCK_MONOTONIC, USEC_PER_MSEC, 0, fin_wait_probe, c);
         conn_update_events(c);
 }
 
@@ -331,4 +330,3 @@ void conn_abort(Conn *c, const char *reason) {
                 conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_INFERRED, -1, NULL, reason, true);
         conn_finish(c, NULL);
 }
-

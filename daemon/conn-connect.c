@@ -106,8 +106,8 @@ void conn_on_connect_done(Conn *c) {
                 c->server->vt->on_connected(c);
 }
 
-int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
-                 Conn **ret, char *error, size_t error_size) {
+int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr,
+                 uint64_t connect_timeout_usec, Conn **ret, char *error, size_t error_size) {
         Core *m = s->core;
         char a[SOCKADDR_STR_MAX];
         int r;
@@ -177,4 +177,3 @@ int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *
                 conn_connect_failed(c, ENOMEM, "no timer for the connect timeout");
         return 0;
 }
-

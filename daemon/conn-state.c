@@ -191,4 +191,3 @@ void log_summary(Conn *c, const char *note) {
         log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
         core_emit(m, &e, true);
 }
-

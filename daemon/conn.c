@@ -27,8 +27,6 @@
 #include "server-type.h"
 #include "server.h"
 
-
-
 static size_t outbuf_len(const ByteQueue *q) {
         return byte_queue_len(q);
 }
@@ -345,7 +343,6 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         return 0;
 }
 
-
 void conn_resume_reading(Conn *c) {
         if (c->fd >= 0 && !c->dead)
                 conn_update_events(c);
@@ -377,4 +374,3 @@ bool conn_has_unread(Conn *c) {
         uint8_t byte;
         return c->fd >= 0 && recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
-

@@ -72,8 +72,8 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
  * connect_timeout_usec > 0 a handshake still under way then is aborted. Returns -errno (nothing
  * created, *ret_error says why) if no socket could be made or bound; a connect() that fails at once
  * gives a connection that is already finished, with the reason in close_reason. */
-int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr, uint64_t connect_timeout_usec,
-                 Conn **ret, char *error, size_t error_size);
+int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *target, const SockaddrUnion *bind_addr,
+                 uint64_t connect_timeout_usec, Conn **ret, char *error, size_t error_size);
 void conn_handle_events(Conn *c, uint32_t events);
 /* Write what a batch_output type buffered during the batch (at the end of a batch). */
 void conn_flush(Conn *c);
@@ -84,4 +84,3 @@ void conn_forget(Conn *c, const char *reason);
 void conn_free(Conn *c);
 /* The connection waiting on core->dead as d, or NULL if d is something else. */
 Conn *conn_from_deferred(Deferred *d);
-

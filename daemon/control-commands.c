@@ -28,7 +28,8 @@ int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "protocol", json_object_new_int(CONTROL_PROTOCOL_VERSION));
         json_object_object_add(o, "pid", json_object_new_int(getpid()));
         json_object_object_add(o, "started_usec", json_object_new_int64((int64_t)ctl->core->start_usec));
-        json_object_object_add(o, "uptime_usec", json_object_new_int64((int64_t)(core_now(ctl->core, CLOCK_REALTIME) - ctl->core->start_usec)));
+        json_object_object_add(o, "uptime_usec",
+                               json_object_new_int64((int64_t)(core_now(ctl->core, CLOCK_REALTIME) - ctl->core->start_usec)));
         json_object_object_add(o, "config_file", json_object_new_string(ctl->core->config->main_path));
         json_object_object_add(o, "user", json_object_new_string(ctl->core->user_name));
         json_object_object_add(o, "uid", json_object_new_int64((int64_t)geteuid()));
@@ -177,7 +178,7 @@ int cmd_kick(CommandContext *ctx) {
                 return -1;
         if (c->fd < 0)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "connection %s is already closed (%s in the kernel)", c->id,
-                            tcp_state_to_string(c->state));
+                                    tcp_state_to_string(c->state));
         struct json_object *before = conn_to_json(ctl, c, false);
         if (strcmp(how, "close") == 0) {
                 if (c->closing || c->peer_eof) {
@@ -218,7 +219,7 @@ int cmd_reload(CommandContext *ctx) {
                 json_object_object_add(d, "errors", arr);
                 ctx->details = d;
                 command_fail(ctx, CONTROL_ERROR_CONFIG_REJECTED, "configuration rejected (%zu errors); the previous one stays in effect",
-                     errs.n + errs.suppressed);
+                             errs.n + errs.suppressed);
                 config_errors_clear(&errs);
                 return -1;
         }
@@ -252,7 +253,8 @@ int cmd_chat_say(CommandContext *ctx) {
                 return -1;
         int r = control_arg_string(ctx->req->args, "text", &text);
         if (r < 0)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, r == -ENOENT ? "missing argument \"text\"" : "\"text\" must be a string");
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST,
+                                    r == -ENOENT ? "missing argument \"text\"" : "\"text\" must be a string");
         if (s->cfg.type != SERVER_TYPE_CHAT)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "server '%s' is of type %s, not chat", s->cfg.name, s->vt->name);
         if (!s->running)
@@ -263,7 +265,7 @@ int cmd_chat_say(CommandContext *ctx) {
         /* Line-mode members read it on a terminal: no escape sequences, no line breaks. */
         if (!*text || strlen(text) > s->cfg.max_message || control_char)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"text\" must be one line of 1 to %u bytes without control characters",
-                            s->cfg.max_message);
+                                    s->cfg.max_message);
         r = chat_say(s, text);
         if (r < 0)
                 return command_fail(ctx, CONTROL_ERROR_INTERNAL, "cannot post: %s", strerror(-r));
@@ -328,11 +330,12 @@ int cmd_log_level(CommandContext *ctx) {
         const char *level = NULL;
         int r = control_arg_string(ctx->req->args, "level", &level);
         if (r < 0)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, r == -ENOENT ? "missing argument \"level\"" : "\"level\" must be a string");
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST,
+                                    r == -ENOENT ? "missing argument \"level\"" : "\"level\" must be a string");
         int l = log_level_from_string(level);
         if (l < 0)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST,
-                            "invalid level '%s': expected emerg, alert, crit, err, warning, notice, info or debug", level);
+                                    "invalid level '%s': expected emerg, alert, crit, err, warning, notice, info or debug", level);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "previous", json_object_new_string(log_level_to_string(ctl->core->log_level)));
         ctl->core->log_level = l;
@@ -340,4 +343,3 @@ int cmd_log_level(CommandContext *ctx) {
         ctx->data = o;
         return 0;
 }
-

@@ -99,14 +99,13 @@ typedef struct CommandContext {
         bool after_reply; /* session-watch: deliver buffered data once the reply is out */
 } CommandContext;
 
-
 /* Every connection the daemon knows of, open or lingering in the kernel. */
 #define FOREACH_LIST(core, i, head)                                                                                                        \
         for (size_t i = 0; i <= (core)->n_servers + 2; i++)                                                                                \
-                for (ListNode *head = i < (core)->n_servers        ? &(core)->servers[i]->conns                                             \
-                                      : i == (core)->n_servers     ? &(core)->session_server->conns                                         \
-                                      : i == (core)->n_servers + 1 ? &(core)->closing                                                       \
-                                                                   : &(core)->lingering;                                                    \
+                for (ListNode *head = i < (core)->n_servers        ? &(core)->servers[i]->conns                                            \
+                                      : i == (core)->n_servers     ? &(core)->session_server->conns                                        \
+                                      : i == (core)->n_servers + 1 ? &(core)->closing                                                      \
+                                                                   : &(core)->lingering;                                                   \
                      head; head = NULL)
 
 /* ---- control.c: the socket, its clients, their I/O ---- */

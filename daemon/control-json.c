@@ -209,4 +209,3 @@ Server *find_server_arg(CommandContext *ctx, bool required) {
         command_fail(ctx, CONTROL_ERROR_NOT_FOUND, "no server '%s'", name);
         return NULL;
 }
-

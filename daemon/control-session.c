@@ -21,7 +21,8 @@
 static int pending_new(CommandContext *ctx, PendingKind kind, Session *s, Pending **ret) {
         ControlClient *cc = ctx->client;
         if (cc->n_pending >= CONTROL_PENDING_MAX)
-                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
+                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)",
+                                    CONTROL_PENDING_MAX);
         Pending *p = calloc(1, sizeof(Pending));
         if (!p)
                 return command_fail(ctx, CONTROL_ERROR_INTERNAL, "out of memory");
@@ -60,12 +61,12 @@ static Session *find_session(CommandContext *ctx) {
                 return NULL;
         if (!c->session) {
                 command_fail(ctx, CONTROL_ERROR_NOT_FOUND, "connection %s is not a session (it belongs to server '%s')", c->id,
-                     c->server->cfg.name);
+                             c->server->cfg.name);
                 return NULL;
         }
         if (!may_use_session(ctx->client, c->session)) {
                 command_fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "session %s belongs to uid %u (you are uid %u)", c->id,
-                     (unsigned)c->session->owner, (unsigned)ctx->client->cred.uid);
+                             (unsigned)c->session->owner, (unsigned)ctx->client->cred.uid);
                 return NULL;
         }
         return c->session;
@@ -118,10 +119,11 @@ int cmd_session_open(CommandContext *ctx) {
 
         int r = control_arg_string(ctx->req->args, "target", &target);
         if (r < 0)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, r == -ENOENT ? "missing argument \"target\"" : "\"target\" must be a string");
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST,
+                                    r == -ENOENT ? "missing argument \"target\"" : "\"target\" must be a string");
         if (sockaddr_parse(target, &ta, &len, &perr) < 0)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "target '%s': %s (expected ADDR:PORT, IPv6 as [ADDR]:PORT, numeric)", target,
-                            perr ? perr : "invalid");
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "target '%s': %s (expected ADDR:PORT, IPv6 as [ADDR]:PORT, numeric)",
+                                    target, perr ? perr : "invalid");
         if (sockaddr_port(&ta.sa) == 0)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "target '%s': port 0 cannot be connected to", target);
         r = control_arg_string(ctx->req->args, "bind", &bind_s);
@@ -129,26 +131,28 @@ int cmd_session_open(CommandContext *ctx) {
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"bind\" must be a string");
         if (bind_s && sockaddr_parse(bind_s, &ba, &len, &perr) < 0)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "bind address '%s': %s (expected ADDR:PORT, port 0 for any)", bind_s,
-                            perr ? perr : "invalid");
+                                    perr ? perr : "invalid");
         if (bind_s && sockaddr_port(&ba.sa) != 0 && sockaddr_port(&ba.sa) < 1024 && !cc->admin)
                 return command_fail(ctx, CONTROL_ERROR_PERMISSION_DENIED, "binding to port %u (below 1024) needs an admin (you are uid %u)",
-                            sockaddr_port(&ba.sa), (unsigned)cc->cred.uid);
+                                    sockaddr_port(&ba.sa), (unsigned)cc->cred.uid);
         r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
         if (r == -EBADMSG || timeout_ms < 1 || timeout_ms > (int64_t)SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 1 to %d",
-                            SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
+                                    SESSION_CONNECT_TIMEOUT_MAX_SEC * 1000);
         if (control_arg_bool(ctx->req->args, "ephemeral", &ephemeral) == -EBADMSG)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"ephemeral\" must be true or false");
         if (control_arg_bool(ctx->req->args, "watch", &watch) == -EBADMSG)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"watch\" must be true or false");
         if (watch && cc->watching)
-                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
+                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s",
+                                    cc->watching->conn->id);
         if (cc->n_pending >= CONTROL_PENDING_MAX)
-                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
+                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)",
+                                    CONTROL_PENDING_MAX);
 
         Session *s;
-        r = session_open(ctl->core, &ta, bind_s ? &ba : NULL, (uint64_t)timeout_ms * USEC_PER_MSEC, cc->cred.uid, cc->cred.pid, watch ? cc : NULL,
-                         &s, error, sizeof(error));
+        r = session_open(ctl->core, &ta, bind_s ? &ba : NULL, (uint64_t)timeout_ms * USEC_PER_MSEC, cc->cred.uid, cc->cred.pid,
+                         watch ? cc : NULL, &s, error, sizeof(error));
         if (r == -EUSERS)
                 return command_fail(ctx, CONTROL_ERROR_LIMIT, "cannot open a session: %s", error);
         if (r == -EPERM)
@@ -227,9 +231,9 @@ int cmd_session_send(CommandContext *ctx) {
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "give one of \"data\" (a string) or \"data_base64\"");
         if (!s->connected || c->fd < 0 || c->shut_wr || c->closing)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s cannot send: %s", c->id,
-                            !s->connected ? "not connected"
-                            : c->fd < 0   ? "closed"
-                                          : "our side is closed (FIN sent)");
+                                    !s->connected ? "not connected"
+                                    : c->fd < 0   ? "closed"
+                                                  : "our side is closed (FIN sent)");
         _cleanup_(freep) uint8_t *buf = NULL;
         const uint8_t *data = (const uint8_t *)text;
         size_t len = 0;
@@ -253,10 +257,11 @@ int cmd_session_send(CommandContext *ctx) {
         /* The queue for the peer is bounded: session_buffer, plus one request. */
         if (send_unsent(s) > c->server->cfg.buffer_size)
                 return command_fail(ctx, CONTROL_ERROR_LIMIT,
-                            "session %s: %zu bytes wait to be sent (session_buffer %zu): wait for the reply to the previous send", c->id,
-                            send_unsent(s), c->server->cfg.buffer_size);
+                                    "session %s: %zu bytes wait to be sent (session_buffer %zu): wait for the reply to the previous send",
+                                    c->id, send_unsent(s), c->server->cfg.buffer_size);
         if (ctx->client->n_pending >= CONTROL_PENDING_MAX)
-                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)", CONTROL_PENDING_MAX);
+                return command_fail(ctx, CONTROL_ERROR_LIMIT, "too many requests waiting on sessions (at most %d per client)",
+                                    CONTROL_PENDING_MAX);
         int r = conn_send(c, data, len);
         conn_mark_active(c);
         if (r < 0)
@@ -293,7 +298,9 @@ static ssize_t recv_ready(const Pending *p) {
         size_t max = s->conn->server->cfg.buffer_size;
         bool ended = s->peer_eof || s->closed;
         if (p->line) {
-                const uint8_t *nl = byte_queue_len(&s->rx) ? memchr(byte_queue_peek(&s->rx), '\n', MIN(byte_queue_len(&s->rx), (size_t)SESSION_RECV_MAX)) : NULL;
+                const uint8_t *nl = byte_queue_len(&s->rx)
+                                            ? memchr(byte_queue_peek(&s->rx), '\n', MIN(byte_queue_len(&s->rx), (size_t)SESSION_RECV_MAX))
+                                            : NULL;
                 if (nl)
                         return nl - (byte_queue_peek(&s->rx)) + 1;
                 if (ended || byte_queue_len(&s->rx) >= MIN(max, (size_t)SESSION_RECV_MAX))
@@ -339,24 +346,25 @@ int cmd_session_recv(CommandContext *ctx) {
                 return -1;
         int r = control_arg_int(ctx->req->args, "timeout_ms", &timeout_ms);
         if (r == -EBADMSG || timeout_ms < 0 || timeout_ms > SESSION_RECV_TIMEOUT_MAX_MS)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %ld", SESSION_RECV_TIMEOUT_MAX_MS);
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"timeout_ms\" must be a number from 0 to %ld",
+                                    SESSION_RECV_TIMEOUT_MAX_MS);
         r = control_arg_int(ctx->req->args, "bytes", &bytes);
         size_t max = MIN(s->conn->server->cfg.buffer_size, (size_t)SESSION_RECV_MAX);
         if (r == -EBADMSG || bytes < 0 || (uint64_t)bytes > max)
-                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"bytes\" must be a number from 1 to %zu (session_buffer, at most 1 MiB)",
-                            max);
+                return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST,
+                                    "\"bytes\" must be a number from 1 to %zu (session_buffer, at most 1 MiB)", max);
         if (control_arg_bool(ctx->req->args, "line", &line) == -EBADMSG)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"line\" must be true or false");
         if (line && bytes)
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "give \"bytes\" or \"line\", not both");
         if (s->watcher)
-                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is watched: its data goes to the watcher (pid %d)", s->conn->id,
-                            (int)s->watcher->cred.pid);
+                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is watched: its data goes to the watcher (pid %d)",
+                                    s->conn->id, (int)s->watcher->cred.pid);
         /* Only one receive at a time may wait: the data would otherwise go to either. */
         ControlClient *waiting = session_receiver(ctl, s);
         if (waiting)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is already waiting (pid %d)", s->conn->id,
-                            (int)waiting->cred.pid);
+                                    (int)waiting->cred.pid);
         Pending *p = NULL;
         if (pending_new(ctx, PENDING_RECV, s, &p) < 0)
                 return -1;
@@ -389,12 +397,13 @@ int cmd_session_close(CommandContext *ctx) {
                 return command_fail(ctx, CONTROL_ERROR_BAD_REQUEST, "\"how\" must be close, shutdown or reset, not '%s'", how);
         if (c->fd < 0)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already closed (%s in the kernel)", c->id,
-                            tcp_state_to_string(c->state));
+                                    tcp_state_to_string(c->state));
         bool closing = c->closing || c->shut_wr;
         if (strcmp(how, "reset") == 0)
                 conn_abort(c, "reset by tcpeductl");
         else if (closing)
-                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already closing (%s)", c->id, tcp_state_to_string(c->state));
+                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already closing (%s)", c->id,
+                                    tcp_state_to_string(c->state));
         else if (strcmp(how, "shutdown") == 0)
                 conn_half_close(c, "half-closed by tcpeductl");
         else
@@ -432,13 +441,15 @@ int cmd_session_watch(CommandContext *ctx) {
         if (s->watcher == cc)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "you already watch session %s", s->conn->id);
         if (s->watcher)
-                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already watched (pid %d)", s->conn->id, (int)s->watcher->cred.pid);
+                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "session %s is already watched (pid %d)", s->conn->id,
+                                    (int)s->watcher->cred.pid);
         if (cc->watching)
-                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s", cc->watching->conn->id);
+                return command_fail(ctx, CONTROL_ERROR_CONFLICT, "this control connection already watches session %s",
+                                    cc->watching->conn->id);
         ControlClient *waiting = session_receiver(ctl, s);
         if (waiting)
                 return command_fail(ctx, CONTROL_ERROR_CONFLICT, "a receive on session %s is waiting (pid %d)", s->conn->id,
-                            (int)waiting->cred.pid);
+                                    (int)waiting->cred.pid);
         watch_attach(cc, s);
         ctx->data = json_object_new_object();
         json_object_object_add(ctx->data, "session", conn_to_json(ctl, s->conn, false));
@@ -575,4 +586,3 @@ void control_session_event(void *userdata, Session *s, SessionEvent ev) {
         answer_pending(ctl, s, ev);
         ctl->event_depth--;
 }
-

@@ -92,8 +92,8 @@ void client_update_events(ControlClient *cc) {
 void client_drop(ControlClient *cc, const char *why) {
         Control *ctl = cc->control;
         ctl->control_dropped++;
-        log_msg(ctl->core, LOG_WARNING, MID_LIMIT, "control client (uid %u, pid %d) disconnected: %s", (unsigned)cc->cred.uid, (int)cc->cred.pid,
-                why);
+        log_msg(ctl->core, LOG_WARNING, MID_LIMIT, "control client (uid %u, pid %d) disconnected: %s", (unsigned)cc->cred.uid,
+                (int)cc->cred.pid, why);
         client_free(cc);
 }
 
@@ -153,7 +153,6 @@ void client_defer_free(ControlClient *cc) {
         if (!list_linked(&cc->gc.node))
                 core_defer_free(cc->control->core, &cc->gc);
 }
-
 
 static int on_client_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         ControlClient *cc = userdata;
@@ -366,8 +365,8 @@ static int on_control_accept(sd_event_source *s, int fd, uint32_t revents, void 
                 list_append(&ctl->control_clients, &cc->node);
                 ctl->n_control_clients++;
                 if (sd_event_add_io(ctl->core->event, &cc->io, cfd, EPOLLIN, on_client_io, cc) < 0 ||
-                    sd_event_add_time_relative(ctl->core->event, &cc->idle_timer, CLOCK_MONOTONIC, CONTROL_IDLE_USEC, USEC_PER_SEC, on_client_idle,
-                                               cc) < 0) {
+                    sd_event_add_time_relative(ctl->core->event, &cc->idle_timer, CLOCK_MONOTONIC, CONTROL_IDLE_USEC, USEC_PER_SEC,
+                                               on_client_idle, cc) < 0) {
                         client_free(cc);
                         continue;
                 }

@@ -19,4 +19,3 @@ int framed_feed(Conn *c, FramedConn *fc, const uint8_t *data, size_t len, FrameH
 void framed_done(FramedConn *fc);
 /* Send a JSON object as one line. */
 int conn_send_json(Conn *c, struct json_object *o);
-

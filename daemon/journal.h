@@ -43,7 +43,6 @@ void journal_submit(Journal *j, const LogEntry *e);
 void journal_stats(Journal *j, JournalStats *ret);
 LogTarget log_target_from_string(const char *s);
 
-
 /* Stable MESSAGE_IDs, one per kind of event (docs/journal.md). */
 #define MID_TRANSITION "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a01"
 #define MID_CONNECT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a02"
@@ -64,4 +63,3 @@ LogTarget log_target_from_string(const char *s);
 #define MID_CHAT_RENAME "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a11"
 #define MID_CHAT_DROP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a12"
 #define MID_CONNECT_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a13"
-

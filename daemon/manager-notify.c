@@ -143,5 +143,3 @@ void manager_update_status(Manager *m) {
         snprintf(m->last_status, sizeof(m->last_status), "%s", status);
         manager_notify(m, "STATUS=%s", status);
 }
-
-

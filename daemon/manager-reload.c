@@ -48,8 +48,8 @@ static Server *find_server(Manager *m, const char *name) {
 static void summary_add(Reload *rl, const char *fmt, const char *a, const char *b) {
         char item[256];
         snprintf(item, sizeof(item), fmt, a, b);
-        rl->off += (size_t)snprintf(rl->summary + rl->off, rl->summary_size - MIN(rl->off, rl->summary_size), "%s%s",
-                                    rl->off ? "; " : "", item);
+        rl->off += (size_t)snprintf(rl->summary + rl->off, rl->summary_size - MIN(rl->off, rl->summary_size), "%s%s", rl->off ? "; " : "",
+                                    item);
 }
 
 /* Same type and handler: the same server object, its connections kept; else a new one. */
@@ -183,7 +183,8 @@ static void commit_daemon(Reload *rl) {
                 summary_add(rl, "changed [daemon]%s%s", "", "");
         }
         if (strcmp(old->control_socket, nd->control_socket) != 0 && m->core.config->n_files > 0)
-                log_msg(&m->core, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts", nd->control_socket);
+                log_msg(&m->core, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
+                        nd->control_socket);
         if ((strcmp(old->user, nd->user) != 0 || strcmp(old->group, nd->group) != 0) && m->core.config->n_files > 0)
                 log_msg(&m->core, LOG_WARNING, NULL, "user or group changed to '%s'/'%s': takes effect when tcpedud restarts", nd->user,
                         nd->group);

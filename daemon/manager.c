@@ -120,7 +120,8 @@ static void manager_stop(Manager *m, const char *why) {
                 return;
         }
         /* Each connection has its own 5 s bound (then RST); this is the backstop. */
-        (void)sd_event_add_time_relative(m->core.event, NULL, CLOCK_MONOTONIC, CONN_CLOSE_TIMEOUT_USEC + USEC_PER_SEC, 0, on_stop_deadline, m);
+        (void)sd_event_add_time_relative(m->core.event, NULL, CLOCK_MONOTONIC, CONN_CLOSE_TIMEOUT_USEC + USEC_PER_SEC, 0, on_stop_deadline,
+                                         m);
 }
 
 static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -225,8 +226,8 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
         r = privileges_drop(&m->core, created, created && control_created_dir(m->control), error, error_size);
         if (r < 0)
                 return r;
-        log_msg(&m->core, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers", m->core.config->main_path,
-                m->core.n_servers);
+        log_msg(&m->core, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers",
+                m->core.config->main_path, m->core.n_servers);
         passed_fds_report_unused(m);
         manager_update_status(m);
         manager_notify(m, "READY=1");

@@ -9,7 +9,8 @@
 
 #define PLUGIN_OUTPUT_FACTOR 16 /* a plug-in's unsent output per connection: 16 x buffer_size */
 
-/* A server hosting a plug-in keeps its Plugin first in its type_state. Where the host keeps a plug-in's per-connection pointer (tcpedu_api.conn_get_data/set_data). */
+/* A server hosting a plug-in keeps its Plugin first in its type_state. Where the host keeps a plug-in's per-connection pointer
+ * (tcpedu_api.conn_get_data/set_data). */
 typedef void **(*PluginDataSlot)(Conn *c);
 
 typedef struct Plugin {
@@ -25,4 +26,3 @@ typedef struct Plugin {
 int plugins_validate(const Config *c, bool privileges_dropped, ConfigErrors *errs);
 int plugin_open(Server *s, PluginDataSlot slot, Plugin *ret);
 void plugin_close(Plugin *p);
-

@@ -17,4 +17,3 @@ int privileges_validate(const Config *c, ConfigErrors *errs);
  * directory too): given to the new user.
  * -errno with *error set if the switch failed: the daemon must not go on. */
 int privileges_drop(Core *core, const char *control_socket, bool control_dir_created, char *error, size_t error_size);
-

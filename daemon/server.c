@@ -372,8 +372,9 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
 fail:
         snprintf(error, error_size, "server '%s': cannot listen on %s: %s%s", s->cfg.name, la->spec, strerror(-r),
                  r == -EACCES && sockaddr_port(sa) < 1024 && geteuid() != 0
-                         ? s->core->privileges_dropped ? " (a port below 1024: tcpedud gave up root when it started; restart it to bind this port)"
-                                                : " (a port below 1024 needs CAP_NET_BIND_SERVICE, or a socket passed by systemd)"
+                         ? s->core->privileges_dropped
+                                   ? " (a port below 1024: tcpedud gave up root when it started; restart it to bind this port)"
+                                   : " (a port below 1024 needs CAP_NET_BIND_SERVICE, or a socket passed by systemd)"
                          : "");
         listener_free(l);
         return r;

@@ -89,4 +89,3 @@ const char *refuse_reason_to_string(RefuseReason r);
 int listener_accept_resume(Core *core);
 /* Out of fds and no spare: stop accepting (servers and the core's accept sources) for 100 ms. */
 void accept_pause(Core *core);
-

@@ -43,4 +43,3 @@ int session_open(Core *core, const SockaddrUnion *target, const SockaddrUnion *b
 /* Take n bytes off the front of the receive buffer: reading resumes if it had stopped. */
 void session_consume(Session *s, size_t n);
 unsigned session_count(Core *core);
-

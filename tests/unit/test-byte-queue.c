@@ -88,11 +88,8 @@ static void test_truncate_and_trim(void) {
 
 int main(void) {
         static CU_TestInfo tests[] = {
-                { "fifo_across_growth", test_fifo_across_growth },
-                { "bound", test_bound },
-                { "reserve_commit", test_reserve_commit },
-                { "truncate_and_trim", test_truncate_and_trim },
-                CU_TEST_INFO_NULL,
+                { "fifo_across_growth", test_fifo_across_growth }, { "bound", test_bound }, { "reserve_commit", test_reserve_commit },
+                { "truncate_and_trim", test_truncate_and_trim },   CU_TEST_INFO_NULL,
         };
         static CU_SuiteInfo suites[] = {
                 { "byte queue", NULL, NULL, NULL, NULL, tests },
