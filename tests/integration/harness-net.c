@@ -36,12 +36,12 @@ static int connect_begin(const Addr *to, const char *src_ip, bool *in_progress) 
 }
 
 int tcp_connect_start(const Addr *to) {
-        bool in_progress;
+        bool in_progress = false;
         return connect_begin(to, NULL, &in_progress);
 }
 
 int tcp_connect(const Addr *to, const char *src_ip) {
-        bool in_progress;
+        bool in_progress = false;
         int fd = connect_begin(to, src_ip, &in_progress);
         if (fd < 0 || !in_progress)
                 return fd;
@@ -60,7 +60,7 @@ int tcp_connect(const Addr *to, const char *src_ip) {
 }
 
 int connect_expect_reset(const Addr *to, const char *src_ip, char *local, size_t size) {
-        bool in_progress;
+        bool in_progress = false;
         int fd = connect_begin(to, src_ip, &in_progress);
         if (fd < 0)
                 return fd;

@@ -142,6 +142,12 @@ HELPER const char *jstr(json_object *o, const char *key) {
         return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+/* A string field copied until teardown; "(null)" when absent, as printf's %s would write it. */
+HELPER const char *jstr_copy(json_object *o, const char *key) {
+        const char *v = jstr(o, key);
+        return tstr("%s", v ? v : "(null)");
+}
+
 HELPER Client *client_at(const char *file, int line, const Addr *a, const char *label) {
         CHECK_AT(file, line, n_pool < MAX_CLIENTS, true, "too many clients");
         Client *c = &pool[n_pool++];

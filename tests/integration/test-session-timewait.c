@@ -20,7 +20,7 @@ static void test_session_time_wait_ends(void) {
         addr_format(&echo, target, sizeof(target));
         Ctl *c = CTL_OPEN(d, "control"), *w = CTL_OPEN(d, "watcher");
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id")), *local = tstr("%s", jstr(s, "local"));
+        const char *id = jstr_copy(s, "id"), *local = jstr_copy(s, "local");
         OK(CALL(w, "session-watch", id_arg(id, NULL)));
         SEND_TEXT(c, id, "ping\n");
         json_object *e = EVENT(w);

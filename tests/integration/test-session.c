@@ -187,8 +187,9 @@ static void test_echo_both_sides(void) {
         Ctl *c = CTL_OPEN(d, "control");
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
-        const char *local = tstr("%s", jstr(s, "local") ? jstr(s, "local") : "?");
+        const char *id = jstr_copy(s, "id");
+        const char *local_field = jstr(s, "local");
+        const char *local = tstr("%s", local_field ? local_field : "?");
         EXPECT(jnull(s, "server"), "server: %s", jtext(s));
         EXPECT_STR(jstr(s, "role"), "client");
         EXPECT_INT(jint(s, "owner_uid"), 0);
@@ -375,7 +376,7 @@ static void test_peer_closes_first(void) {
         Ctl *c = CTL_OPEN(d, "control");
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id")), *local = tstr("%s", jstr(s, "local"));
+        const char *id = jstr_copy(s, "id"), *local = jstr_copy(s, "local");
         int p = ACCEPT(lfd, peer_of_session);
         EXPECT_STR(peer_of_session, local);
 
@@ -503,7 +504,7 @@ static const char *expect_connect_failed_at(const char *file, int line, json_obj
         CHECK_AT(file, line, jstr(det, "target") && strcmp(jstr(det, "target"), target) == 0, false, "details.target: %s", jtext(det));
         CHECK_AT(file, line, jstr(det, "reason") && strcmp(jstr(det, "reason"), reason) == 0, false, "details.reason: %s", jtext(det));
         CHECK_AT(file, line, jint(det, "errno") == err, false, "details.errno: %s, expected %d", jtext(det), err);
-        return jstr(det, "id") ? tstr("%s", jstr(det, "id")) : "?";
+        return jstr(det, "id") ? jstr_copy(det, "id") : "?";
 }
 #define EXPECT_CONNECT_FAILED(reply, target, reason, err) expect_connect_failed_at(__FILE__, __LINE__, reply, target, reason, err)
 
@@ -733,7 +734,7 @@ static void test_watch(void) {
         const char *seq = EVENTS_UNTIL_REPLY(w, rid, &reply);
         EXPECT_STR(seq, "CLOSED>SYN_SENT SYN_SENT>ESTABLISHED connected REPLY");
         json_object *s = jobj(OK(reply), "session");
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         EXPECT_INT(jbool(s, "watched"), 1);
         int p = ACCEPT(lfd, peer);
 
@@ -782,7 +783,7 @@ static void test_watch(void) {
 
         /* session-watch on a session that has data waiting: the reply, then the data */
         json_object *s2 = OPEN(other, target, NULL);
-        const char *id2 = tstr("%s", jstr(s2, "id"));
+        const char *id2 = jstr_copy(s2, "id");
         p = ACCEPT(lfd, peer);
         EXPECT_INT(send_all(p, "early\n", 6, IO_TIMEOUT_MS), 0);
         for (uint64_t end = now_ms() + 10000; now_ms() < end;) {
@@ -837,10 +838,10 @@ static void test_ephemeral(void) {
         Ctl *a = CTL_OPEN(d, "opener"), *b = CTL_OPEN(d, "other");
 
         json_object *eph = OPEN(a, target, "\"ephemeral\":true");
-        const char *eid = tstr("%s", jstr(eph, "id"));
+        const char *eid = jstr_copy(eph, "id");
         int pe = ACCEPT(lfd, peer);
         json_object *keep_s = OPEN(a, target, NULL);
-        const char *kid = tstr("%s", jstr(keep_s, "id"));
+        const char *kid = jstr_copy(keep_s, "id");
         int pk = ACCEPT(lfd, peer);
         EXPECT_INT(jbool(jobj(CONN_INFO(b, eid), "session"), "ephemeral"), 1);
         EXPECT_INT(jbool(jobj(CONN_INFO(b, kid), "session"), "ephemeral"), 0);
@@ -967,7 +968,7 @@ static void test_buffer_bound(void) {
         Ctl *c = CTL_OPEN(d, "control");
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id")), *local = jstr(s, "local");
+        const char *id = jstr_copy(s, "id"), *local = jstr(s, "local");
         int p = ACCEPT(lfd, peer);
         long base_kb = daemon_vmrss_kb(d);
         REQUIRE(base_kb > 0, "no VmRSS for pid %d", (int)d->pid);
@@ -1066,7 +1067,7 @@ static void test_ownership(void) {
         Ctl *root = CTL_OPEN(d, "root"), *nobody = CTL_OPEN_AS(d, NOBODY, NOBODY, "nobody");
 
         json_object *mine = OPEN(nobody, target, NULL);
-        const char *nid = tstr("%s", jstr(mine, "id"));
+        const char *nid = jstr_copy(mine, "id");
         EXPECT_INT(jint(mine, "owner_uid"), NOBODY);
         const char *rid = tstr("%s", jstr(OPEN(root, target, NULL), "id"));
 
@@ -1206,7 +1207,7 @@ static void test_idle_timeout(void) {
         Ctl *c = CTL_OPEN(d, "control");
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         int p = ACCEPT(lfd, peer);
         uint64_t t0 = now_ms();
         /* the daemon closes it: an active close, FIN first */
@@ -1274,7 +1275,7 @@ static void test_bad_requests(void) {
         EXPECT(strstr(jstr(e, "message"), tstr("cannot bind to %s", fmt_addr(&ba))) != NULL, "message: %s", jstr(e, "message"));
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         int p = ACCEPT(lfd, peer);
         static const char *const bad_args[] = {
                 "\"data\":\"x\",\"data_base64\":\"eA==\"",
@@ -1327,7 +1328,7 @@ static void test_half_close_and_ipv6(void) {
         const char *target = fmt_addr(&la);
         char peer[ADDR_STR_MAX];
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         EXPECT_STR(jstr(s, "peer"), target);
         EXPECT(strncmp(jstr(s, "local"), "[::1]:", 6) == 0, "local %s", jstr(s, "local"));
         int p = ACCEPT(lfd, peer);
@@ -1371,7 +1372,7 @@ static void test_send_flow_control(void) {
         Ctl *c = CTL_OPEN(d, "control");
 
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         int p = ACCEPT(lfd, peer);
         enum { CHUNK = 32 * 1024 };
         uint8_t *chunk = keep(malloc(CHUNK));
@@ -1426,7 +1427,7 @@ static void test_waiting_replies(void) {
 
         /* a recv waiting when the peer resets: answered at once */
         json_object *s = OPEN(c, target, NULL);
-        const char *id = tstr("%s", jstr(s, "id"));
+        const char *id = jstr_copy(s, "id");
         int p = ACCEPT(lfd, peer);
         int64_t rid = CTL_SEND(c, "session-recv", id_arg(id, "\"timeout_ms\":20000"));
         /* it waits: a second recv is refused */
@@ -1454,7 +1455,7 @@ static void test_waiting_replies(void) {
         Ctl *gone = CTL_OPEN(d, "gone");
         CTL_SEND(gone, "session-open", tstr("{\"target\":\"%s\",\"timeout_ms\":500}", fmt_addr(&sa)));
         s = OPEN(c, target, NULL);
-        const char *id2 = tstr("%s", jstr(s, "id"));
+        const char *id2 = jstr_copy(s, "id");
         p = ACCEPT(lfd, peer);
         CTL_SEND(gone, "session-recv", id_arg(id2, "\"timeout_ms\":20000"));
         json_object *watched = OPEN(c, target, NULL);
