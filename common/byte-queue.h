@@ -3,7 +3,8 @@
 
 /* A bounded FIFO of bytes: what is queued for a peer, a control client or a terminal, or received
  * and not yet read. Storage is allocated on the first push and can be given back when the queue is
- * empty (byte_queue_trim), so an idle owner costs only this struct. Every push names its bound:
+ * empty (byte_queue_trim), so an idle owner costs one pointer: a daemon holds many thousands of
+ * idle connections, each with a queue. Every push names its bound:
  * the owner decides how much it may hold, and a push past it fails whole, queuing nothing. Pure
  * code: no I/O, no logging. */
 
@@ -12,26 +13,30 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct ByteQueue {
-        uint8_t *data; /* NULL until the first push */
+typedef struct ByteQueueBuf {
         size_t start; /* the first unread byte */
         size_t len; /* queued bytes: data[start .. start + len) */
         size_t cap;
+        uint8_t data[];
+} ByteQueueBuf;
+
+typedef struct ByteQueue {
+        ByteQueueBuf *buf; /* NULL until the first push, and after a trim */
 } ByteQueue;
 
 #define BYTE_QUEUE_MIN_CAP 4096
 
 static inline size_t byte_queue_len(const ByteQueue *q) {
-        return q->len;
+        return q->buf ? q->buf->len : 0;
 }
 
 static inline bool byte_queue_empty(const ByteQueue *q) {
-        return q->len == 0;
+        return byte_queue_len(q) == 0;
 }
 
 /* The queued bytes, contiguous: byte_queue_len() of them. */
 static inline const uint8_t *byte_queue_peek(const ByteQueue *q) {
-        return q->data ? q->data + q->start : NULL;
+        return q->buf ? q->buf->data + q->buf->start : NULL;
 }
 
 /* Append n bytes. -ENOBUFS (nothing queued) if the queue would then hold more than limit bytes;

@@ -61,7 +61,7 @@ void conn_connect_failed(Conn *c, int err, const char *reason) {
 
         c->connecting = false;
         c->close_reason = reason ? reason : connect_error_reason(err);
-        c->connect_error = err ? err : ECONNABORTED; /* given up by us: closed, or the daemon stopping */
+        c->connect_error = (int16_t)(err ? err : ECONNABORTED); /* given up by us: closed, or the daemon stopping */
         conn_close_fd(c, true);
         if (syn_sent) {
                 int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);

@@ -31,8 +31,10 @@ typedef struct TimelineEntry {
 } TimelineEntry;
 
 struct Conn {
-        ListNode node; /* server->conns while open; core->closing or ->lingering later */
-        Deferred gc; /* on core->dead once finished: freed at a safe point */
+        union {
+                ListNode node; /* server->conns while open; core->closing or ->lingering later */
+                Deferred gc; /* its node on core->dead once finished: freed at a safe point */
+        };
         ListNode flush_node; /* on manager->flush: output buffered in this batch, written at its end */
         Server *server;
         int fd; /* -1 once closed: the kernel may still hold the 4-tuple */
@@ -49,22 +51,22 @@ struct Conn {
         bool dead; /* on manager->dead, freed at a safe point */
         bool connecting; /* a client session's connect() is under way (SYN_SENT) */
         uint8_t n_timeline;
+        uint8_t probes; /* FIN_WAIT_1 probes so far (next to the flags: no padding) */
         TimelineEntry timeline[CONN_TIMELINE_MAX];
         uint64_t last_activity; /* CLOCK_MONOTONIC */
         uint64_t bytes_in, bytes_out;
         ByteQueue out; /* unsent output: no storage unless a write was partial */
         sd_event_source *timer; /* close deadline, or the watch of a lingering 4-tuple */
         sd_event_source *probe; /* while in FIN_WAIT_1: looks again for the ACK of our FIN */
-        uint8_t probes;
         uint64_t diag_cookie;
         unsigned watch_checks;
+        uid_t owner; /* a client session's: the uid that opened it */
         const char *close_reason;
         SockaddrUnion peer, local;
         char id[ID_STR_LEN + 1];
+        int16_t connect_error; /* errno of a client session's failed connect, 0 otherwise */
         void *userdata; /* the server type's */
         Session *session; /* a client session (TCPEDU_ROLE=client): the daemon connected out; its owner */
-        uid_t owner; /* a client session's: the uid that opened it */
-        int connect_error; /* errno of a client session's failed connect, 0 otherwise */
 };
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
