@@ -13,7 +13,6 @@
 
 #include "control-internal.h"
 #include "kernel-tcp.h"
-#include "macro.h"
 #include "server-type.h"
 
 /* ---- JSON views of the daemon's objects ---- */
@@ -69,7 +68,6 @@ struct json_object *server_to_json(const Server *s, bool detailed) {
 
 /* A list asks the kernel about at most this many closed connections (one netlink round trip
  * each, on the event loop): the rest get no kernel_state, and `conn ID` asks for any one. */
-#define LIST_DIAG_MAX 256
 
 static int conn_kernel_state(Control *ctl, const Conn *c, const char **ret_via) {
         if (c->fd >= 0) {

@@ -18,11 +18,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "base64.h"
-#include "control-proto.h"
-#include "kernel-tcp.h"
-#include "macro.h"
 #include "control-internal.h"
+#include "control-proto.h"
+#include "macro.h"
 #include "server-type.h"
 
 int command_fail(CommandContext *ctx, ControlError code, const char *fmt, ...) {

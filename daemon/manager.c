@@ -21,15 +21,13 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-id128.h>
 
-#include "kernel-tcp.h"
-#include "macro.h"
 #include "chat.h"
 #include "conn.h"
 #include "control.h"
 #include "echo.h"
 #include "enhanced.h"
+#include "macro.h"
 #include "manager.h"
-#include "plugin.h"
 #include "privileges.h"
 #include "server-type.h"
 #include "server.h"

@@ -42,15 +42,19 @@ int passed_fds_collect(PassedFds *m) {
         return n;
 }
 
+/* Taken for use: non-blocking, as every fd of the loop. */
+static int take(PassedFd *p) {
+        if (fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK) < 0)
+                return negative_errno();
+        p->taken = true;
+        return p->fd;
+}
+
 int passed_fds_take_control(PassedFds *m) {
         for (size_t i = 0; i < m->n; i++) {
                 PassedFd *p = &m->fds[i];
-                if (p->fd < 0 || p->taken || strcmp(p->name, "control") != 0 || sd_is_socket(p->fd, AF_UNIX, SOCK_STREAM, 1) <= 0)
-                        continue;
-                if (fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK) < 0)
-                        return negative_errno();
-                p->taken = true;
-                return p->fd;
+                if (p->fd >= 0 && !p->taken && strcmp(p->name, "control") == 0 && sd_is_socket(p->fd, AF_UNIX, SOCK_STREAM, 1) > 0)
+                        return take(p);
         }
         return -ENOENT;
 }
@@ -66,11 +70,10 @@ int passed_fds_take_listener(PassedFds *m, const char *server, const struct sock
                 if (getsockname(p->fd, &bound.sa, &len) < 0 || !sockaddr_ip_equal(&bound.sa, addr) ||
                     (sockaddr_port(addr) != 0 && sockaddr_port(addr) != sockaddr_port(&bound.sa)))
                         continue;
-                if (fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK) < 0)
-                        return negative_errno();
-                p->taken = true;
-                *ret_bound = bound;
-                return p->fd;
+                int fd = take(p);
+                if (fd >= 0)
+                        *ret_bound = bound;
+                return fd;
         }
         return -ENOENT;
 }
