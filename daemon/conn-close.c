@@ -35,7 +35,7 @@ int conn_timer_start(Conn *c, uint64_t usec, sd_event_time_handler_t cb) {
                 sd_event_source_set_time(c->timer, usec);
                 return sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
         }
-        return sd_event_add_time(m->event, &c->timer, CLOCK_MONOTONIC, usec, 10 * USEC_PER_MSEC, cb, c);
+        return sd_event_add_time(m->event, &c->timer, CLOCK_MONOTONIC, usec, USEC_PER_MSEC, cb, c);
 }
 
 /* The fd goes away; the kernel may keep the 4-tuple (TIME_WAIT, LAST_ACK) for a while. */
@@ -82,7 +82,7 @@ static void conn_linger(Conn *c, uint32_t expires_ms) {
         uint64_t delay;
 
         if (m->stopping) {
-                conn_finish(c, "daemon stopped before the kernel released the connection");
+                conn_unwatch(c, "daemon stopped before the kernel released the connection");
                 return;
         }
         if (m->n_lingering >= LINGER_MAX) {
@@ -107,8 +107,7 @@ static int linger_check(sd_event_source *source, uint64_t usec, void *userdata) 
 
         int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
         if (r == -ENOENT || (r == 0 && c->diag_cookie && d.cookie != c->diag_cookie)) {
-                const char *why = c->state == TCP_STATE_TIME_WAIT ? "TIME_WAIT timer expired" : "final ACK received";
-                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", why);
+                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", NULL);
                 conn_finish(c, NULL);
                 return 0;
         }
@@ -118,8 +117,11 @@ static int linger_check(sd_event_source *source, uint64_t usec, void *userdata) 
         }
         c->diag_cookie = d.cookie;
         conn_set_state(c, tcp_state_from_kernel(d.state), STATE_SOURCE_KERNEL, d.state, "sock_diag", NULL);
-        uint64_t delay = d.timer_ms ? (uint64_t)d.timer_ms * USEC_PER_MSEC + 20 * USEC_PER_MSEC
-                                    : MIN(LINGER_POLL_MIN_USEC << MIN(c->watch_checks, 7u), LINGER_POLL_MAX_USEC);
+        /* TIME_WAIT's timer says when it ends: look then, and every 50 ms after. Other states'
+         * timers are retransmission timers (the ACK may come sooner): poll, backing off to 50 ms. */
+        uint64_t delay = d.state == 6 /* TIME_WAIT */ && d.timer_ms && c->watch_checks == 0
+                                 ? (uint64_t)d.timer_ms * USEC_PER_MSEC + LINGER_POLL_MIN_USEC
+                                 : MIN(LINGER_POLL_MIN_USEC << MIN(c->watch_checks, 7u), LINGER_POLL_MAX_USEC);
         c->watch_checks++;
         if (conn_timer_start(c, usec + delay, linger_check) < 0)
                 conn_finish(c, "end not tracked: no timer");
@@ -155,8 +157,21 @@ void conn_free_deferred(Deferred *d) {
         conn_free(container_of(d, Conn, gc));
 }
 
+/* The daemon stops watching a connection the kernel still has: the last record says so, with
+ * what the kernel says of the 4-tuple now, so that nothing after it is mistaken for unseen. */
+void conn_unwatch(Conn *c, const char *why) {
+        Core *m = c->server->core;
+        SockDiagResult d;
+        int k = c->fd >= 0 ? tcp_kernel_state(c->fd) : -1;
+        if (k <= 0 && sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d) == 0)
+                k = d.state;
+        if (core_wants_events(m))
+                log_unwatched(c, k, why);
+        conn_finish(c, why);
+}
+
 void conn_forget(Conn *c, const char *reason) {
-        conn_finish(c, reason);
+        conn_unwatch(c, reason);
 }
 
 void conn_free(Conn *c) {
@@ -182,7 +197,7 @@ void conn_after_both_fins(Conn *c) {
         int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
         if (r == 0) {
                 c->diag_cookie = d.cookie;
-                conn_set_state(c, tcp_state_from_kernel(d.state), STATE_SOURCE_KERNEL, d.state, "sock_diag", "FIN received from the peer");
+                conn_set_state(c, tcp_state_from_kernel(d.state), STATE_SOURCE_KERNEL, d.state, "sock_diag", NULL);
                 conn_close_fd(c, false);
                 conn_detach(c);
                 if (c->state == TCP_STATE_CLOSED)
@@ -192,14 +207,13 @@ void conn_after_both_fins(Conn *c) {
                 return;
         }
         if (r == -ENOENT) {
-                /* No TIME_WAIT socket: the kernel dropped it at once (e.g. its time-wait table is full). */
-                conn_set_state(c, TCP_STATE_TIME_WAIT, STATE_SOURCE_INFERRED, -1, NULL, "FIN received from the peer");
-                conn_set_state(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", "kernel kept no TIME_WAIT socket");
+                /* The kernel has nothing for the 4-tuple: no TIME_WAIT socket (its time-wait table
+                 * may be full). What it did in between is not known: only CLOSED is recorded. */
+                conn_set_state_full(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, -1, "sock_diag", "the kernel kept no TIME_WAIT socket", true);
                 conn_finish(c, NULL);
                 return;
         }
-        conn_set_state(c, TCP_STATE_TIME_WAIT, STATE_SOURCE_INFERRED, -1, NULL, "FIN received from the peer");
-        conn_finish(c, "end of TIME_WAIT not observable: sock_diag failed");
+        conn_unwatch(c, "sock_diag failed: the rest of the path cannot be observed");
 }
 
 /* The peer closed first and our output is flushed: send our FIN. */
@@ -211,7 +225,7 @@ void conn_finish_passive(Conn *c) {
         c->shut_wr = true;
         int k = tcp_kernel_state(c->fd);
         conn_set_state(c, k > 0 ? tcp_state_from_kernel(k) : TCP_STATE_LAST_ACK, k > 0 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
-                       "tcp_info", "FIN sent after the peer's");
+                       "tcp_info", c->close_reason);
         conn_close_fd(c, false);
         conn_detach(c);
         if (c->state == TCP_STATE_CLOSED)
@@ -242,12 +256,18 @@ void conn_enter_closing(Conn *c, uint64_t timeout) {
                 conn_abort(c, "no timer for the close");
 }
 
+/* While our FIN waits for its ACK (FIN_WAIT_1), or the peer's FIN meets ours unacknowledged
+ * (CLOSING), look again at 1, 2, 4 ... ms and then every 50 ms, to the millisecond: the step to
+ * FIN_WAIT_2 or TIME_WAIT is then the kernel's, seen within 50 ms, never inferred later. The close
+ * deadline (5 s) bounds it. */
 static int fin_wait_probe(sd_event_source *source, uint64_t usec, void *userdata) {
         Conn *c = userdata;
         if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1)
-                conn_observe(c, "ACK of our FIN received");
-        if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1 && ++c->probes < 8) {
-                sd_event_source_set_time(source, usec + (USEC_PER_MSEC << c->probes));
+                conn_observe(c, NULL);
+        if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1) {
+                if (c->probes < 6)
+                        c->probes++;
+                sd_event_source_set_time(source, usec + MIN(USEC_PER_MSEC << c->probes, FIN_PROBE_MAX_USEC));
                 sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         } else
                 c->probe = sd_event_source_disable_unref(c->probe);
@@ -261,10 +281,10 @@ void conn_shutdown_active(Conn *c) {
         }
         c->shut_wr = true;
         conn_observe(c, c->close_reason);
-        /* The ACK of our FIN may come a moment later: look again at 1, 2, 4 ... 128 ms, so that
-         * FIN_WAIT_2 is seen by the kernel rather than inferred. */
+        /* The ACK of our FIN may come a moment later: fin_wait_probe() looks again until it does. */
         if (c->state == TCP_STATE_FIN_WAIT_1 && !c->probe)
-                (void)sd_event_add_time_relative(c->server->core->event, &c->probe, CLOCK_MONOTONIC, USEC_PER_MSEC, 0, fin_wait_probe, c);
+                (void)sd_event_add_time_relative(c->server->core->event, &c->probe, CLOCK_MONOTONIC, USEC_PER_MSEC, USEC_PER_MSEC,
+                                                 fin_wait_probe, c);
         conn_update_events(c);
 }
 
@@ -282,6 +302,12 @@ static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
                 c->server->vt->on_close_start(c);
         if (c->fd < 0 || c->dead)
                 return;
+        if (!c->peer_eof && tcp_kernel_state(c->fd) == 8 /* TCP_CLOSE_WAIT */) {
+                /* The peer's FIN is in and not read yet: ours is the second FIN, the passive path
+                 * (LAST_ACK), whatever our reads have seen so far. */
+                conn_set_state(c, TCP_STATE_CLOSE_WAIT, STATE_SOURCE_KERNEL, 8, "tcp_info", NULL);
+                c->peer_eof = true;
+        }
         if (c->peer_eof) {
                 /* Held in CLOSE_WAIT (a session): now send our FIN, after what is still queued. */
                 conn_enter_closing(c, timeout);

@@ -98,9 +98,9 @@ void conn_on_connect_done(Conn *c) {
         conn_touch(c);
         int k = tcp_kernel_state(c->fd);
         if (k > 0 && k != 7 /* TCP_CLOSE */)
-                conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", "SYN-ACK received, ACK sent");
+                conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", NULL);
         else
-                conn_set_state(c, TCP_STATE_ESTABLISHED, STATE_SOURCE_INFERRED, -1, NULL, "connect() completed");
+                conn_set_state(c, TCP_STATE_ESTABLISHED, STATE_SOURCE_INFERRED, -1, NULL, NULL);
         conn_update_events(c);
         if (c->server->vt->on_connected)
                 c->server->vt->on_connected(c);

@@ -12,7 +12,8 @@
 #include "tcp-state.h"
 
 #define LINGER_POLL_MIN_USEC (10 * USEC_PER_MSEC)
-#define LINGER_POLL_MAX_USEC (1 * USEC_PER_SEC)
+#define LINGER_POLL_MAX_USEC (50 * USEC_PER_MSEC) /* the end of a lingering state is seen within this */
+#define FIN_PROBE_MAX_USEC (50 * USEC_PER_MSEC)
 
 void log_conn_fields(LogEntry *e, const Conn *c);
 void timeline_add(Conn *c, TcpState s, StateSource src, uint64_t now);
@@ -38,3 +39,7 @@ void conn_on_connect_done(Conn *c);
 int conn_alloc(Server *s, int fd, const SockaddrUnion *peer, uint32_t events, Conn **ret);
 /* Counted: a slot of max_clients / max_connections, a reference on its server, its server's list. */
 void conn_count(Conn *c);
+/* Stop watching a connection the kernel still has, with a final `unwatched` record. */
+void conn_unwatch(Conn *c, const char *why);
+void log_unwatched(Conn *c, int kernel_state, const char *why);
+void conn_enter_syn_received(Conn *c);

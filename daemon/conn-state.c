@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <syslog.h>
 #include <systemd/sd-id128.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn-internal.h"
@@ -37,11 +38,15 @@ void log_conn_fields(LogEntry *e, const Conn *c) {
         log_entry_add(e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
 }
 
+/* reason: the event of the edge (common/tcp-state.c's table, what `tcpeductl explain` says);
+ * cause: what the daemon or the peer did that led to this step (idle timeout, a kick), if any. */
 static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason,
-                           uint64_t duration) {
+                           const char *cause, uint64_t duration) {
         Core *m = c->server->core;
+        struct timespec ts;
         LogEntry e;
 
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
         log_entry_add(&e, "MESSAGE", "%s %s: %s -> %s", c->session ? "Session" : "Connection", c->id, tcp_state_to_string(from),
                       tcp_state_to_string(to));
@@ -58,6 +63,9 @@ static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src,
         log_entry_add(&e, "TCPEDU_STATE_DURATION_USEC", "%" PRIu64, duration);
         if (reason)
                 log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
+        if (cause)
+                log_entry_add(&e, "TCPEDU_CAUSE", "%s", cause);
+        log_entry_add(&e, "TCPEDU_MONOTONIC_USEC", "%" PRIu64, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
@@ -92,14 +100,16 @@ void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstate, cons
         uint64_t now = core_now(m, CLOCK_REALTIME);
         for (int i = 0; i < n; i++) {
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
-                /* A step the kernel passed through unseen gets the event that takes TCP along that edge. */
+                /* Every step's reason is the event of its edge, the same text `tcpeductl explain` gives;
+                 * what set the path going (an idle timeout, a kick) is the cause of its first step. */
                 const TcpTransition *edge = tcp_transition_find(c->state, path[i]);
-                const char *step_reason = (i == n - 1 && reason) || !edge ? reason : edge->event;
+                const char *step_reason = edge ? edge->event : NULL;
+                const char *step_cause = i == 0 && reason && (!step_reason || strcmp(reason, step_reason) != 0) ? reason : NULL;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
                 /* Only the last step is what the kernel said; the steps before it are inferred. */
                 if (core_wants_events(m))
                         log_transition(c, c->state, path[i], step_src, i == n - 1 ? kstate : -1, i == n - 1 ? kvia : NULL, step_reason,
-                                       now > since ? now - since : 0);
+                                       step_cause, now > since ? now - since : 0);
                 timeline_add(c, path[i], step_src, now);
                 c->state = path[i];
                 m->transitions++;
@@ -118,6 +128,49 @@ void conn_observe(Conn *c, const char *reason) {
         if (k <= 0 || k == 7 /* TCP_CLOSE */)
                 return;
         conn_set_state(c, tcp_state_from_kernel(k), STATE_SOURCE_KERNEL, k, "tcp_info", reason);
+}
+
+/* An accepted connection: the kernel made the child LISTEN -> SYN_RECEIVED (a clone of the
+ * listener, when the SYN came) and finished the handshake before accept() returned. The first step
+ * is recorded as inferred: TCP_INFO cannot see it. */
+void conn_enter_syn_received(Conn *c) {
+        Core *m = c->server->core;
+        uint64_t now = core_now(m, CLOCK_REALTIME);
+        const TcpTransition *edge = tcp_transition_find(TCP_STATE_LISTEN, TCP_STATE_SYN_RECEIVED);
+        if (core_wants_events(m))
+                log_transition(c, TCP_STATE_LISTEN, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, -1, NULL, edge ? edge->event : NULL,
+                               NULL, 0);
+        c->state = TCP_STATE_SYN_RECEIVED;
+        timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, now);
+        m->transitions++;
+}
+
+/* A connection refused at a limit: accepted, then reset. It gets the records any connection gets
+ * (an ID, LISTEN -> SYN_RECEIVED -> ESTABLISHED -> CLOSED) without becoming one; fd is closed. */
+void conn_record_refused(Server *s, int fd, const struct sockaddr *peer, const char *cause) {
+        Core *m = s->core;
+        struct linger l = { .l_onoff = 1, .l_linger = 0 };
+        Conn c = { .server = s, .fd = fd };
+        socklen_t len = sizeof(c.local);
+        SockDiagResult d;
+        sd_id128_t id;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        if (!core_wants_events(m) || getsockname(fd, &c.local.sa, &len) < 0) {
+                safe_close(fd);
+                return;
+        }
+        memcpy(&c.peer, peer, sockaddr_len(peer));
+        if (sd_id128_randomize(&id) < 0)
+                memset(&id, 0, sizeof(id));
+        id_format(id.bytes, c.id);
+        c.close_reason = cause;
+        conn_enter_syn_received(&c);
+        conn_observe(&c, NULL);
+        c.fd = safe_close(c.fd);
+        int r = sock_diag_lookup(m->diag_fd, &c.local.sa, &c.peer.sa, &d);
+        conn_set_state_full(&c, TCP_STATE_CLOSED, r == -ENOENT ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, -1,
+                            r == -ENOENT ? "sock_diag" : NULL, cause, true);
 }
 
 void log_connect(Conn *c) {
@@ -156,6 +209,22 @@ void log_disconnect(Conn *c) {
         log_entry_add(&e, "TCPEDU_BYTES_IN", "%" PRIu64, c->bytes_in);
         log_entry_add(&e, "TCPEDU_BYTES_OUT", "%" PRIu64, c->bytes_out);
         log_entry_add(&e, "TCPEDU_DURATION_USEC", "%" PRIu64, lasted);
+        core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
+}
+
+void log_unwatched(Conn *c, int kernel_state, const char *why) {
+        Core *m = c->server->core;
+        LogEntry e;
+
+        log_entry_init(&e, LOG_INFO, MID_UNWATCHED);
+        log_entry_add(&e, "MESSAGE", "%s %s: no longer watched in %s (kernel: %s): %s", c->session ? "Session" : "Connection", c->id,
+                      tcp_state_to_string(c->state), kernel_state > 0 ? tcp_kernel_state_to_string(kernel_state) : "no socket", why);
+        log_entry_add(&e, "TCPEDU_EVENT", "unwatched");
+        log_conn_fields(&e, c);
+        log_entry_add(&e, "TCPEDU_STATE", "%s", tcp_state_to_string(c->state));
+        if (kernel_state > 0)
+                log_entry_add(&e, "TCPEDU_KERNEL_STATE", "%s", tcp_kernel_state_to_string(kernel_state));
+        log_entry_add(&e, "TCPEDU_REASON", "%s", why);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 

@@ -80,7 +80,7 @@ static void conn_on_peer_eof(Conn *c) {
         }
         if (!c->close_reason)
                 c->close_reason = "peer closed";
-        conn_observe(c, "FIN received from the peer");
+        conn_observe(c, NULL);
         if (c->server->vt->hold_close_wait && !c->closing) {
                 /* The peer is done sending; we may not be. CLOSE_WAIT until we close. */
                 conn_update_events(c);
@@ -124,7 +124,7 @@ static void conn_on_readable(Conn *c) {
         Core *m = s->core;
 
         if (c->shut_wr && c->state == TCP_STATE_FIN_WAIT_1)
-                conn_observe(c, "ACK of our FIN received");
+                conn_observe(c, NULL);
 
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
                 size_t want = MIN(sizeof(m->read_buf), conn_read_room(c)), pending = outbuf_len(&c->out);
@@ -330,11 +330,9 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
         c->ip_counted = server_ip_counting(s);
         conn_count(c);
 
-        /* The kernel finished the handshake before accept() returned: SYN_RECEIVED is inferred. */
-        c->state = TCP_STATE_SYN_RECEIVED;
-        timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, core_now(m, CLOCK_REALTIME));
         if (core_wants_events(m))
                 log_connect(c);
+        conn_enter_syn_received(c);
         conn_observe(c, NULL); /* each step is named by its own event */
         server_arm_idle_timer(s);
         if (s->vt->on_connect)

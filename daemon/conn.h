@@ -70,6 +70,8 @@ struct Conn {
 };
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
+/* A connection a limit refused: its records (an ID, the kernel's path to the reset), fd closed with RST. */
+void conn_record_refused(Server *s, int fd, const struct sockaddr *peer, const char *cause);
 /* Connect out (a client session): CLOSED -> SYN_SENT now, ESTABLISHED or CLOSED later. With
  * connect_timeout_usec > 0 a handshake still under way then is aborted. Returns -errno (nothing
  * created, *ret_error says why) if no socket could be made or bound; a connect() that fails at once

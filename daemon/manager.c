@@ -107,10 +107,12 @@ static void manager_stop(Manager *m, const char *why) {
         m->core.stopping = true;
         manager_notify(m, "STOPPING=1\nSTATUS=Shutting down");
         log_msg(&m->core, LOG_NOTICE, MID_DAEMON_STOP, "Stopping (%s): closing listeners and connections", why);
-        for (size_t i = 0; i < m->core.n_servers; i++)
-                server_stop(m->core.servers[i], "daemon stopping");
+        /* Sessions first: one whose peer is this daemon's own server then closes first, as the
+         * kernel will see it, and its server end follows the passive path. */
         list_foreach_safe (n, tmp, &m->core.session_server->conns)
                 conn_close(list_entry(n, Conn, node), "daemon stopping");
+        for (size_t i = 0; i < m->core.n_servers; i++)
+                server_stop(m->core.servers[i], "daemon stopping");
         list_foreach_safe (n, tmp, &m->core.lingering)
                 conn_forget(list_entry(n, Conn, node), "daemon stopped before the kernel released the connection");
         if (m->core.n_conns == 0) {

@@ -220,9 +220,9 @@ void server_log_refusal(Server *s, RefuseReason r, const struct sockaddr *peer) 
 
 /* Refuse with RST: the client sees "connection reset" at once and no TIME_WAIT is left behind. */
 static void refuse(Server *s, int fd, RefuseReason r, const struct sockaddr *peer) {
-        struct linger l = { .l_onoff = 1, .l_linger = 0 };
-        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-        safe_close(fd);
+        char cause[64];
+        snprintf(cause, sizeof(cause), "refused: %s", refuse_reason_to_string(r));
+        conn_record_refused(s, fd, peer, cause);
         server_log_refusal(s, r, peer);
 }
 
