@@ -24,6 +24,7 @@ typedef enum KeyType {
         KEY_SIZE,
         KEY_SECONDS,
         KEY_LOG_TRANSITIONS,
+        KEY_KERNEL_SOURCE,
         KEY_LOG_LEVEL,
         KEY_SERVER_TYPE,
         KEY_LISTEN,

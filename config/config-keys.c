@@ -21,6 +21,8 @@ const ConfigKey config_keys[] = {
           "group whose members may use every control command; empty: root and the daemon's own user only" },
         { SECTION_DAEMON, "log_transitions", KEY_LOG_TRANSITIONS, D(log_transitions), 0, 0, "all",
           "all: one journal entry per state transition; summary: one per connection; off: none" },
+        { SECTION_DAEMON, "kernel_source", KEY_KERNEL_SOURCE, D(kernel_source), 0, 0, "auto",
+          "where TCP states come from: bpf (the kernel's tracepoint), tcp_info (TCP_INFO and sock_diag) or auto (bpf when it loads); read at start" },
         { SECTION_DAEMON, "max_connections", KEY_UINT, D(max_connections), 1, 1000000, "10000", "connections over all servers" },
         { SECTION_DAEMON, "log_level", KEY_LOG_LEVEL, D(log_level), 0, 7, "info",
           "emerg, alert, crit, err, warning, notice, info or debug" },
@@ -67,6 +69,11 @@ const ConfigKey config_keys[] = {
 const size_t config_keys_n = ELEMENTSOF(config_keys);
 
 static const char *const log_transitions_names[_LOG_TRANSITIONS_MAX] = { "all", "summary", "off" };
+static const char *const kernel_source_names[_KERNEL_SOURCE_MAX] = { "auto", "bpf", "tcp_info" };
+
+const char *kernel_source_to_string(int s) {
+        return s >= 0 && s < _KERNEL_SOURCE_MAX ? kernel_source_names[s] : NULL;
+}
 static const char *const server_type_names[_SERVER_TYPE_MAX] = { "echo", "enhanced", "chat" };
 static const char *const chat_protocol_names[_CHAT_PROTOCOL_MAX] = { "auto", "json", "line" };
 
@@ -282,6 +289,7 @@ static const struct {
         const char *expected;
 } name_kinds[_KEY_TYPE_MAX] = {
         [KEY_LOG_TRANSITIONS] = { log_transitions_names, _LOG_TRANSITIONS_MAX, "all, summary or off" },
+        [KEY_KERNEL_SOURCE] = { kernel_source_names, _KERNEL_SOURCE_MAX, "auto, bpf or tcp_info" },
         [KEY_CHAT_PROTOCOL] = { chat_protocol_names, _CHAT_PROTOCOL_MAX, "auto, json or line" },
 };
 
@@ -342,6 +350,7 @@ static const KeySetter key_setters[_KEY_TYPE_MAX] = {
         [KEY_STRING] = set_string,       [KEY_BOOL] = set_bool,
         [KEY_UINT] = set_number,         [KEY_SIZE] = set_number,
         [KEY_SECONDS] = set_number,      [KEY_LOG_TRANSITIONS] = set_name,
+        [KEY_KERNEL_SOURCE] = set_name,
         [KEY_LOG_LEVEL] = set_log_level, [KEY_SERVER_TYPE] = set_server_type,
         [KEY_LISTEN] = set_listen,       [KEY_CHAT_PROTOCOL] = set_name,
         [KEY_HANDLER] = set_handler,
@@ -372,6 +381,9 @@ void config_key_format(const ConfigKey *k, const void *base, char *buf, size_t s
                 break;
         case KEY_LOG_TRANSITIONS:
                 snprintf(buf, size, "%s", log_transitions_to_string(*(const int *)field));
+                break;
+        case KEY_KERNEL_SOURCE:
+                snprintf(buf, size, "%s", kernel_source_to_string(*(const int *)field));
                 break;
         case KEY_LOG_LEVEL:
                 snprintf(buf, size, "%s", log_level_to_string(*(const int *)field));

@@ -25,6 +25,15 @@ typedef enum LogTransitions {
         _LOG_TRANSITIONS_MAX,
 } LogTransitions;
 
+/* Where the daemon learns TCP states: auto (bpf when it loads, else tcp_info), the eBPF
+ * tracepoint source, or TCP_INFO and sock_diag. */
+typedef enum KernelSource {
+        KERNEL_SOURCE_AUTO,
+        KERNEL_SOURCE_BPF,
+        KERNEL_SOURCE_TCP_INFO,
+        _KERNEL_SOURCE_MAX,
+} KernelSource;
+
 typedef enum ServerType {
         SERVER_TYPE_ECHO,
         SERVER_TYPE_ENHANCED,
@@ -60,6 +69,7 @@ typedef struct DaemonConfig {
         char control_socket[108];
         char admin_group[64];
         int log_transitions; /* LogTransitions */
+        int kernel_source; /* KernelSource: read at start only */
         unsigned max_connections;
         int log_level; /* syslog priority 0..7 */
         unsigned max_sessions; /* client sessions opened through the control socket; 0: none */
@@ -139,6 +149,7 @@ const char *server_type_to_string(int t);
 const char *chat_protocol_to_string(int p);
 int server_type_from_string(const char *s);
 const char *log_transitions_to_string(int t);
+const char *kernel_source_to_string(int s);
 const char *log_level_to_string(int level);
 int log_level_from_string(const char *s);
 

@@ -185,6 +185,9 @@ static void commit_daemon(Reload *rl) {
         if (strcmp(old->control_socket, nd->control_socket) != 0 && m->core.config->n_files > 0)
                 log_msg(&m->core, LOG_WARNING, NULL, "control_socket changed to '%s': takes effect when tcpedud restarts",
                         nd->control_socket);
+        if (old->kernel_source != nd->kernel_source && m->core.config->n_files > 0)
+                log_msg(&m->core, LOG_WARNING, NULL, "kernel_source changed to '%s': takes effect when tcpedud restarts",
+                        kernel_source_to_string(nd->kernel_source));
         if ((strcmp(old->user, nd->user) != 0 || strcmp(old->group, nd->group) != 0) && m->core.config->n_files > 0)
                 log_msg(&m->core, LOG_WARNING, NULL, "user or group changed to '%s'/'%s': takes effect when tcpedud restarts", nd->user,
                         nd->group);
