@@ -34,6 +34,7 @@
 #define MID_RELOAD "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a08"
 #define MID_RELOAD_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a09"
 #define MID_DAEMON_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0c"
+#define MID_UNWATCHED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a14"
 
 #define ADDR_STR_MAX 64
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-check.h"
 #include "test-util.h"
 
 #define ELEMENTSOF_(x) (sizeof(x) / sizeof((x)[0]))
@@ -261,7 +262,8 @@ static void test_kick(void) {
                 JList *l = journal_wait(1, JOURNAL_TIMEOUT_MS, tstr("TCPEDU_CONN_ID=%s", id), "TCPEDU_NEW_STATE=CLOSED", NULL);
                 REQUIRE_INT(l->n, 1);
                 EXPECT_STR(jget(l->e[0], "TCPEDU_OLD_STATE"), "ESTABLISHED");
-                EXPECT_STR(jget(l->e[0], "TCPEDU_REASON"), "reset by tcpeductl");
+                EXPECT_STR(jget(l->e[0], "TCPEDU_REASON"), edge_event("ESTABLISHED", "CLOSED"));
+                EXPECT_STR(jget(l->e[0], "TCPEDU_CAUSE"), "reset by tcpeductl");
                 EXPECT_STR(jget(l->e[0], "TCPEDU_STATE_SOURCE"), "kernel");
                 JList *ctlog = journal_wait(1, JOURNAL_TIMEOUT_MS, tstr("_PID=%d", d->pid), "TCPEDU_EVENT=control",
                                             "TCPEDU_CONTROL_COMMAND=kick", NULL);
@@ -382,10 +384,13 @@ static void test_monitor(void) {
         REQUIRE(text != NULL, "no monitor output");
 
         /* one JSON object per line, our connection's events in order */
-        static const char *const expected[] = {
-                "connect",   "SYN_RECEIVED -> ESTABLISHED", "ESTABLISHED -> CLOSE_WAIT", "CLOSE_WAIT -> LAST_ACK", "LAST_ACK -> CLOSED",
-                "disconnect"
-        };
+        static const char *const expected[] = { "connect",
+                                                "LISTEN -> SYN_RECEIVED",
+                                                "SYN_RECEIVED -> ESTABLISHED",
+                                                "ESTABLISHED -> CLOSE_WAIT",
+                                                "CLOSE_WAIT -> LAST_ACK",
+                                                "LAST_ACK -> CLOSED",
+                                                "disconnect" };
         size_t next = 0;
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
                 json_object *e = parse_json(line);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "journal-check.h"
 
 #define TRANSFER (4u << 20)
 
@@ -35,14 +36,23 @@ static void expect_echo_server(const Addr *a) {
         EXPECT_INT(close_graceful(fd), 0);
 }
 
-/* The transitions of the connection from peer, as "OLD>NEW" joined by spaces, and its disconnect entry. */
-static const char *path_of(Daemon *d, const char *peer, size_t steps, json_object **ret_disconnect) {
+/* The transitions of the connection from peer, as "OLD>NEW" joined by spaces; its disconnect entry
+ * and its transitions. Every step's reason is the event of its edge; the cause of each step is
+ * causes[i] (NULL: none), for as many steps as there are. */
+static const char *path_of(Daemon *d, const char *peer, size_t steps, const char *const *causes, json_object **ret_disconnect) {
         const char *pid = tstr("_PID=%d", (int)d->pid);
         JList *disc = journal_wait(1, JOURNAL_TIMEOUT_MS, pid, tstr("TCPEDU_PEER=%s", peer), "TCPEDU_EVENT=disconnect", NULL);
         JList *t = journal_wait(steps, JOURNAL_TIMEOUT_MS, pid, tstr("TCPEDU_PEER=%s", peer), "TCPEDU_EVENT=transition", NULL);
         const char *s = tstr("%s", "");
-        for (size_t i = 0; i < t->n; i++)
-                s = tstr("%s%s%s>%s", s, i ? " " : "", jget(t->e[i], "TCPEDU_OLD_STATE"), jget(t->e[i], "TCPEDU_NEW_STATE"));
+        for (size_t i = 0; i < t->n; i++) {
+                const char *from = jget(t->e[i], "TCPEDU_OLD_STATE"), *to = jget(t->e[i], "TCPEDU_NEW_STATE");
+                s = tstr("%s%s%s>%s", s, i ? " " : "", from, to);
+                EXPECT_STR(jget(t->e[i], "TCPEDU_REASON"), edge_event(from, to));
+                if (i < steps)
+                        expect_cause(t->e[i], causes[i]);
+        }
+        if (t->n > 0)
+                expect_accept_step(t->e[0]);
         *ret_disconnect = disc->n == 1 ? disc->e[0] : NULL;
         return s;
 }
@@ -85,8 +95,9 @@ static void test_reset_mid_transfer(void) {
         EXPECT_INT(jnum(st, "connections"), 0);
         if (journal_available("reset mid-transfer")) {
                 json_object *disc;
-                const char *path = path_of(d, peer, 2, &disc);
-                EXPECT_STR(path, "SYN_RECEIVED>ESTABLISHED ESTABLISHED>CLOSED");
+                static const char *const causes[] = { NULL, NULL, "connection reset by peer" };
+                const char *path = path_of(d, peer, 3, causes, &disc);
+                EXPECT_STR(path, "LISTEN>SYN_RECEIVED SYN_RECEIVED>ESTABLISHED ESTABLISHED>CLOSED");
                 EXPECT(disc != NULL, "no disconnect entry");
                 EXPECT_STR(jget(disc, "TCPEDU_REASON"), "connection reset by peer");
                 EXPECT(jget(disc, "TCPEDU_BYTES_IN") && atoll(jget(disc, "TCPEDU_BYTES_IN")) > 0, "bytes in: %s",
@@ -151,8 +162,10 @@ static void test_half_close_keeps_reading(void) {
         expect_echo_server(&a);
         if (journal_available("half-close")) {
                 json_object *disc;
-                const char *path = path_of(d, peer, 4, &disc);
-                EXPECT_STR(path, "SYN_RECEIVED>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSED");
+                /* the peer's FIN is the cause of ours */
+                static const char *const causes[] = { NULL, NULL, NULL, "peer closed", NULL };
+                const char *path = path_of(d, peer, 5, causes, &disc);
+                EXPECT_STR(path, "LISTEN>SYN_RECEIVED SYN_RECEIVED>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSED");
                 EXPECT(disc != NULL, "no disconnect entry");
                 EXPECT_STR(jget(disc, "TCPEDU_REASON"), "peer closed");
                 EXPECT_STR(jget(disc, "TCPEDU_BYTES_IN"), tstr("%u", TRANSFER));
@@ -205,8 +218,13 @@ static void test_session_accept_queue_full(void) {
                 EXPECT_INT(tr->n, 2);
                 if (tr->n == 2) {
                         EXPECT_STR(jget(tr->e[0], "TCPEDU_NEW_STATE"), "SYN_SENT");
+                        EXPECT_STR(jget(tr->e[0], "TCPEDU_REASON"), edge_event("CLOSED", "SYN_SENT"));
+                        expect_cause(tr->e[0], NULL);
                         EXPECT_STR(jget(tr->e[1], "TCPEDU_OLD_STATE"), "SYN_SENT");
                         EXPECT_STR(jget(tr->e[1], "TCPEDU_NEW_STATE"), "CLOSED");
+                        /* the reason is the edge's event; the connect error is the cause */
+                        EXPECT_STR(jget(tr->e[1], "TCPEDU_REASON"), edge_event("SYN_SENT", "CLOSED"));
+                        expect_cause(tr->e[1], "connect timeout: no answer to SYN");
                 }
         }
         json_object *s = CTL_JSON(d, "status");

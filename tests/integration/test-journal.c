@@ -58,41 +58,46 @@ static void test_all_client_closes_first(void) {
         JList *connects = jfilter(all, "TCPEDU_EVENT", "connect");
         JList *transitions = jfilter(all, "TCPEDU_EVENT", "transition");
         JList *disconnects = jfilter(all, "TCPEDU_EVENT", "disconnect");
-        EXPECT(all->n == 6, "%zu entries for the connection, expected 6 (connect, 4 transitions, disconnect)", all->n);
+        EXPECT(all->n == 7, "%zu entries for the connection, expected 7 (connect, 5 transitions, disconnect)", all->n);
         EXPECT_INT(connects->n, 1);
-        EXPECT_INT(transitions->n, 4);
+        EXPECT_INT(transitions->n, 5);
         EXPECT_INT(disconnects->n, 1);
-        if (all->n != 6)
+        if (all->n != 7)
                 journal_print(all, "entries of the connection");
         REQUIRE(connects->n >= 1, "no connect entry");
 
         check_connect(&ref, connects->e[0]);
         EXPECT(all->n > 0 && all->e[0] == connects->e[0], "the connect entry is not the first one");
         static const char *const path[][2] = {
-                { "SYN_RECEIVED", "ESTABLISHED" },
-                { "ESTABLISHED", "CLOSE_WAIT" },
-                { "CLOSE_WAIT", "LAST_ACK" },
-                { "LAST_ACK", "CLOSED" },
+                { "LISTEN", "SYN_RECEIVED" }, { "SYN_RECEIVED", "ESTABLISHED" }, { "ESTABLISHED", "CLOSE_WAIT" },
+                { "CLOSE_WAIT", "LAST_ACK" }, { "LAST_ACK", "CLOSED" },
         };
-        for (size_t i = 0; i < transitions->n && i < 4; i++)
+        /* check_transition(): every TCPEDU_REASON is the event of its edge in the table. */
+        for (size_t i = 0; i < transitions->n && i < 5; i++)
                 check_transition(&ref, transitions->e[i], path[i][0], path[i][1]);
-        if (transitions->n >= 4) {
+        if (transitions->n >= 5) {
                 json_object **t = transitions->e;
-                expect_source(t[0], "kernel", "ESTABLISHED", "tcp_info");
-                EXPECT_STR(jget(t[0], "TCPEDU_REASON"), "ACK of SYN received: handshake complete");
-                expect_source(t[1], "kernel", "CLOSE_WAIT", "tcp_info");
-                EXPECT_STR(jget(t[1], "TCPEDU_REASON"), "FIN received from the peer");
-                const char *src = jget(t[2], "TCPEDU_STATE_SOURCE");
+                expect_accept_step(t[0]);
+                expect_source(t[1], "kernel", "ESTABLISHED", "tcp_info");
+                expect_cause(t[1], NULL);
+                expect_source(t[2], "kernel", "CLOSE_WAIT", "tcp_info");
+                expect_cause(t[2], NULL);
+                const char *src = jget(t[3], "TCPEDU_STATE_SOURCE");
                 EXPECT(src && (strcmp(src, "inferred") == 0 || strcmp(src, "kernel") == 0), "CLOSE_WAIT -> LAST_ACK source %s",
                        src ? src : "(none)");
                 if (src && strcmp(src, "kernel") == 0)
-                        expect_source(t[2], "kernel", "LAST_ACK", "tcp_info");
-                /* The end is seen either on the open fd (CLOSE) or as a vanished 4-tuple. */
-                const char *via = jget(t[3], "TCPEDU_KERNEL_SOURCE");
-                if (via && strcmp(via, "tcp_info") == 0)
-                        expect_source(t[3], "kernel", "CLOSE", "tcp_info");
+                        expect_source(t[3], "kernel", "LAST_ACK", "tcp_info");
                 else
-                        expect_source(t[3], "kernel", NULL, "sock_diag");
+                        expect_source(t[3], "inferred", NULL, NULL);
+                /* The peer's FIN set the passive close going: the cause of our FIN. */
+                expect_cause(t[3], "peer closed");
+                /* The end is seen either on the open fd (CLOSE) or as a vanished 4-tuple. */
+                const char *via = jget(t[4], "TCPEDU_KERNEL_SOURCE");
+                if (via && strcmp(via, "tcp_info") == 0)
+                        expect_source(t[4], "kernel", "CLOSE", "tcp_info");
+                else
+                        expect_source(t[4], "kernel", NULL, "sock_diag");
+                expect_cause(t[4], NULL);
         }
         if (disconnects->n >= 1) {
                 json_object *e = disconnects->e[0];
@@ -105,7 +110,7 @@ static void test_all_client_closes_first(void) {
                 for (size_t i = 0; i < all->n; i++) {
                         if (all->e[i] == e)
                                 pos = i;
-                        if (transitions->n >= 3 && all->e[i] == transitions->e[2])
+                        if (transitions->n >= 4 && all->e[i] == transitions->e[3])
                                 pos_last_ack = i;
                 }
                 EXPECT(pos > pos_last_ack, "disconnect entry (#%zu) before CLOSE_WAIT -> LAST_ACK (#%zu)", pos, pos_last_ack);
@@ -190,23 +195,26 @@ static void test_idle_peer_never_closes(void) {
                         EXPECT_STR(jget(disc->e[0], "TCPEDU_REASON"), why);
                 JList *t = journal_query(tstr("_PID=%d", (int)d->pid), tstr("TCPEDU_CONN_ID=%s", ref.id), "TCPEDU_EVENT=transition", NULL);
                 static const char *const path[][2] = {
-                        { "SYN_RECEIVED", "ESTABLISHED" },
-                        { "ESTABLISHED", "FIN_WAIT_1" },
-                        { "FIN_WAIT_1", "FIN_WAIT_2" },
-                        { "FIN_WAIT_2", "CLOSED" },
+                        { "LISTEN", "SYN_RECEIVED" },   { "SYN_RECEIVED", "ESTABLISHED" }, { "ESTABLISHED", "FIN_WAIT_1" },
+                        { "FIN_WAIT_1", "FIN_WAIT_2" }, { "FIN_WAIT_2", "CLOSED" },
                 };
-                EXPECT(t->n == 4, "%zu transitions, expected 4", t->n);
-                if (t->n != 4)
+                EXPECT(t->n == 5, "%zu transitions, expected 5", t->n);
+                if (t->n != 5)
                         journal_print(t, "transitions of the connection");
-                for (size_t i = 0; i < t->n && i < 4; i++)
+                for (size_t i = 0; i < t->n && i < 5; i++)
                         check_transition(&ref, t->e[i], path[i][0], path[i][1]);
-                if (t->n == 4) {
+                if (t->n == 5) {
+                        expect_accept_step(t->e[0]);
+                        expect_cause(t->e[1], NULL);
+                        /* The idle timeout set the close going; the reset is a path of its own. */
+                        expect_cause(t->e[2], "idle timeout");
+                        expect_cause(t->e[3], NULL);
                         /* The kernel confirmed FIN_WAIT2 for about 5 s, the journal must say so. */
-                        const char *d2 = jget(t->e[3], "TCPEDU_STATE_DURATION_USEC");
+                        const char *d2 = jget(t->e[4], "TCPEDU_STATE_DURATION_USEC");
                         EXPECT(d2 && strtoull(d2, NULL, 10) >= 4000000, "FIN_WAIT_2 lasted %s usec, expected about 5 s", d2 ? d2 : "?");
-                        EXPECT_STR(jget(t->e[3], "TCPEDU_REASON"), why);
+                        expect_cause(t->e[4], why);
                         /* The socket was reset and closed: the kernel has nothing for the 4-tuple. */
-                        expect_source(t->e[3], "kernel", NULL, "sock_diag");
+                        expect_source(t->e[4], "kernel", NULL, "sock_diag");
                 }
         }
         EXPECT_INT(daemon_stop(d), 0);
@@ -314,14 +322,18 @@ static void test_stderr_target(void) {
         } else {
                 char *id = tstr("%.36s", line + strlen(connect_prefix));
                 EXPECT(is_conn_id(id), "connection ID '%s'", id);
+                const char *first = tstr("tcpedud: Connection %s: LISTEN -> SYN_RECEIVED\n", id);
                 const char *want = tstr("tcpedud: Connection %s: SYN_RECEIVED -> ESTABLISHED\n", id);
-                const char *found = NULL;
+                const char *found = NULL, *found_first = NULL;
                 for (uint64_t until = now_ms() + JOURNAL_TIMEOUT_MS; !found && now_ms() < until;) {
                         text = read_file_text(d->stderr_path);
                         found = strstr(text, want);
+                        found_first = strstr(text, first);
                         if (!found)
                                 (void)poll(NULL, 0, 100);
                 }
+                EXPECT(found_first != NULL, "no line '%.*s' on stderr", (int)strlen(first) - 1, first);
+                EXPECT(!found_first || !found || found_first < found, "LISTEN -> SYN_RECEIVED after SYN_RECEIVED -> ESTABLISHED on stderr");
                 EXPECT(found != NULL, "no line '%.*s' on stderr", (int)strlen(want) - 1, want);
                 if (!found)
                         daemon_print_stderr(d);

@@ -168,6 +168,19 @@ static void test_sigterm_open_connection(void) {
         if (journal_available("SIGTERM")) {
                 ConnRef ref = { .d = d, .server = name, .peer = peer, .local = local };
                 check_daemon_first_path(&ref, "daemon stopping", 5);
+                /* The daemon exits with the connection in TIME_WAIT: its last record says it stopped
+                 * watching, and the kernel still had the 4-tuple. */
+                JList *all = entries_final(&ref);
+                EXPECT(all->n == 8, "%zu entries for the connection, expected 8 (connect, 5 transitions, disconnect, unwatched)", all->n);
+                if (all->n != 8)
+                        journal_print(all, "entries of the connection");
+                JList *u = jfilter(all, "TCPEDU_EVENT", "unwatched");
+                EXPECT_INT(u->n, 1);
+                if (all->n > 0 && u->n == 1) {
+                        EXPECT(all->e[all->n - 1] == u->e[0], "the unwatched entry is not the connection's last");
+                        check_unwatched(&ref, u->e[0], "TIME_WAIT", "TIME_WAIT",
+                                        "daemon stopped before the kernel released the connection");
+                }
         }
 }
 
@@ -231,14 +244,22 @@ static void test_sigterm_fast_clients(void) {
                 /* Only the states, to say which connections went wrong; the fields are checked elsewhere. */
                 char *path = tstr("%s", "");
                 for (size_t k = 0; k < tr->n; k++)
-                        path = tstr("%s%s%s", path, k ? " " : "SYN_RECEIVED ", jget(tr->e[k], "TCPEDU_NEW_STATE"));
-                if (strcmp(path, "SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 TIME_WAIT") != 0) {
+                        path = tstr("%s%s%s", path, k ? " " : tstr("%s ", jget(tr->e[k], "TCPEDU_OLD_STATE")),
+                                    jget(tr->e[k], "TCPEDU_NEW_STATE"));
+                /* The daemon exits with every connection in TIME_WAIT: the last record of each says so. */
+                json_object *last = t->n ? t->e[t->n - 1] : NULL;
+                const char *last_event = last ? jget(last, "TCPEDU_EVENT") : NULL;
+                if (strcmp(path, "LISTEN SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 TIME_WAIT") != 0 || !last_event ||
+                    strcmp(last_event, "unwatched") != 0) {
                         bad++;
-                        EXPECT(false, "connection %d (%s): path %s, expected SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 TIME_WAIT", i,
-                               peers[i], path);
+                        EXPECT(false,
+                               "connection %d (%s): path %s, last record %s, expected LISTEN SYN_RECEIVED ESTABLISHED FIN_WAIT_1 "
+                               "FIN_WAIT_2 TIME_WAIT, then unwatched",
+                               i, peers[i], path, last_event ? last_event : "(none)");
                         if (bad == 1)
                                 journal_print(t, tstr("entries of connection %d", i));
-                }
+                } else
+                        check_unwatched(&ref, last, "TIME_WAIT", "TIME_WAIT", "daemon stopped before the kernel released the connection");
         }
         EXPECT_INT(bad, 0);
 }

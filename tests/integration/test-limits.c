@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Limits: a connection over max_clients, max_clients_per_ip, max_connections or the fd limit is
- * accepted and reset, logged as refused with its reason, and the others keep working. */
+ * accepted and reset, logged as refused with its reason, with the transitions of its own
+ * connection ID (LISTEN -> SYN_RECEIVED -> ESTABLISHED -> CLOSED, the cause "refused: REASON"),
+ * and the others keep working. */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal-check.h"
 #include "test-util.h"
 
 static void expect_echo(int fd, const char *what) {
@@ -36,6 +39,48 @@ static void expect_refused_entry(Daemon *d, const char *server, const char *reas
                 EXPECT_STR(jget(e, "TCPEDU_PEER"), peer);
 }
 
+/* The records of one refused connection: its own ID on three transitions, the path the kernel took
+ * (accepted, then reset: LISTEN -> SYN_RECEIVED inferred, SYN_RECEIVED -> ESTABLISHED from tcp_info,
+ * ESTABLISHED -> CLOSED seen by sock_diag or inferred, with the cause "refused: REASON" on that
+ * step), and nothing else for it but the refused entry: no connect, no disconnect. */
+static void check_refused_path(ConnRef *ref, const JList *t, const char *reason) {
+        static const char *const path[][2] = { { "LISTEN", "SYN_RECEIVED" },
+                                               { "SYN_RECEIVED", "ESTABLISHED" },
+                                               { "ESTABLISHED", "CLOSED" } };
+        EXPECT(t->n == 3, "%zu transitions of the refused connection from %s, expected 3", t->n, ref->peer);
+        if (t->n != 3)
+                journal_print(t, "transitions of the refused connection");
+        for (size_t i = 0; i < t->n && i < 3; i++)
+                check_transition(ref, t->e[i], path[i][0], path[i][1]);
+        if (t->n != 3)
+                return;
+        expect_accept_step(t->e[0]);
+        expect_source(t->e[1], "kernel", "ESTABLISHED", "tcp_info");
+        expect_cause(t->e[1], NULL);
+        const char *src = jget(t->e[2], "TCPEDU_STATE_SOURCE");
+        if (src && strcmp(src, "kernel") == 0)
+                expect_source(t->e[2], "kernel", NULL, "sock_diag"); /* the 4-tuple is gone */
+        else
+                expect_source(t->e[2], "inferred", NULL, NULL);
+        expect_cause(t->e[2], tstr("refused: %s", reason));
+}
+
+static void expect_refused_transitions(Daemon *d, const char *server, const char *reason, const char *peer, const Addr *listener) {
+        char local[ADDR_STR_MAX];
+        if (!d->journal)
+                return;
+        ConnRef ref = { .d = d, .server = server, .peer = peer, .local = addr_format(listener, local, sizeof(local)) };
+        const char *pid = tstr("_PID=%d", (int)d->pid), *by_peer = tstr("TCPEDU_PEER=%s", peer);
+        JList *t = journal_wait(3, JOURNAL_TIMEOUT_MS, pid, tstr("TCPEDU_SERVER=%s", server), by_peer, "TCPEDU_EVENT=transition", NULL);
+        check_refused_path(&ref, t, reason);
+        JList *all = journal_query(pid, tstr("TCPEDU_SERVER=%s", server), by_peer, NULL);
+        EXPECT(all->n == 4, "%zu entries for the refused peer %s, expected 4 (3 transitions, refused)", all->n, peer);
+        EXPECT_INT(jfilter(all, "TCPEDU_EVENT", "connect")->n, 0);
+        EXPECT_INT(jfilter(all, "TCPEDU_EVENT", "disconnect")->n, 0);
+        if (all->n != 4)
+                journal_print(all, "entries of the refused peer");
+}
+
 static void test_max_clients(void) {
         char *name = unique_name("maxcl");
         Daemon *d = daemon_start(tstr("[server %s]\ntype = echo\nlisten = 127.0.0.1:0\nmax_clients = 2\n", name), NULL);
@@ -54,6 +99,7 @@ static void test_max_clients(void) {
         EXPECT(r == -ECONNRESET, "3rd connection over max_clients = 2: %s, expected a reset (ECONNRESET)",
                r == 0 ? "orderly EOF" : strerror(-r));
         expect_refused_entry(d, name, "max_clients", peer);
+        expect_refused_transitions(d, name, "max_clients", peer, &a);
         expect_echo(c1, "connection 1 after the refusal");
         expect_echo(c2, "connection 2 after the refusal");
 
@@ -83,6 +129,7 @@ static void test_max_clients_per_ip(void) {
         EXPECT(r == -ECONNRESET, "2nd connection from 127.0.0.1: %s, expected a reset (ECONNRESET)", r == 0 ? "orderly EOF" : strerror(-r));
         EXPECT(strncmp(peer, "127.0.0.1:", 10) == 0, "client address %s", peer);
         expect_refused_entry(d, name, "max_clients_per_ip", peer);
+        expect_refused_transitions(d, name, "max_clients_per_ip", peer, &a);
 
         int c2 = tcp_connect(&a, "127.0.0.2");
         REQUIRE(c2 >= 0, "connect from 127.0.0.2: %s", strerror(-c2));
@@ -118,6 +165,8 @@ static void test_max_connections(void) {
         EXPECT(r == -ECONNRESET, "3rd connection (to B): %s, expected a reset", r == 0 ? "orderly EOF" : strerror(-r));
         expect_refused_entry(d, a_name, "max_connections", peer_a);
         expect_refused_entry(d, b_name, "max_connections", peer_b);
+        expect_refused_transitions(d, a_name, "max_connections", peer_a, &a);
+        expect_refused_transitions(d, b_name, "max_connections", peer_b, &b);
         expect_echo(c1, "the connection to server A after the refusals");
         expect_echo(c2, "the connection to server B after the refusals");
         EXPECT_INT(close_graceful(c1), 0);
@@ -207,6 +256,23 @@ static void test_fd_limit(void) {
         for (int i = 0; i < 3; i++)
                 expect_echo(first[i], "one of the first 3 connections after the fd limit was hit");
         expect_refused_entry(d, name, "fd_limit", NULL);
+        if (d->journal) {
+                /* a connection refused for want of an fd (accepted on the spare one) has the path of any
+                 * refused connection */
+                const char *pid = tstr("_PID=%d", (int)d->pid);
+                JList *c = journal_wait(1, JOURNAL_TIMEOUT_MS, pid, tstr("TCPEDU_SERVER=%s", name), "TCPEDU_EVENT=transition",
+                                        "TCPEDU_CAUSE=refused: fd_limit", NULL);
+                EXPECT(c->n >= 1, "no transition with the cause 'refused: fd_limit'");
+                if (c->n >= 1) {
+                        char local[ADDR_STR_MAX];
+                        ConnRef ref = {
+                                .d = d, .server = name, .peer = jget(c->e[0], "TCPEDU_PEER"), .local = addr_format(&a, local, sizeof(local))
+                        };
+                        JList *t = journal_query(pid, tstr("TCPEDU_CONN_ID=%s", jget(c->e[0], "TCPEDU_CONN_ID")), NULL);
+                        EXPECT_INT(jfilter(t, "TCPEDU_EVENT", "transition")->n, t->n);
+                        check_refused_path(&ref, jfilter(t, "TCPEDU_EVENT", "transition"), "fd_limit");
+                }
+        }
 
         for (int i = 0; i < N_EXTRA; i++)
                 sock_close(extra[i]);

@@ -78,7 +78,12 @@ static void test_session_time_wait_ends(void) {
                         EXPECT_STR(jget(e, "TCPEDU_STATE_SOURCE"), "kernel");
                         EXPECT_STR(jget(e, "TCPEDU_KERNEL_SOURCE"), "sock_diag");
                         EXPECT(jget(e, "TCPEDU_KERNEL_STATE") == NULL, "TCPEDU_KERNEL_STATE '%s'", jget(e, "TCPEDU_KERNEL_STATE"));
-                        EXPECT_STR(jget(e, "TCPEDU_REASON"), "TIME_WAIT timer expired");
+                        /* the reason is the edge's event; the kernel's own timer needs no cause */
+                        EXPECT_STR(jget(e, "TCPEDU_REASON"), edge_event("TIME_WAIT", "CLOSED"));
+                        EXPECT_STR(jget(e, "TCPEDU_REASON"), "2*MSL timer expired: the kernel drops the connection");
+                        EXPECT(jget(e, "TCPEDU_CAUSE") == NULL, "TCPEDU_CAUSE '%s' on TIME_WAIT -> CLOSED", jget(e, "TCPEDU_CAUSE"));
+                        const char *mono = jget(e, "TCPEDU_MONOTONIC_USEC");
+                        EXPECT(mono && *mono && strspn(mono, "0123456789") == strlen(mono), "TCPEDU_MONOTONIC_USEC '%s'", mono);
                         const char *dur = jget(e, "TCPEDU_STATE_DURATION_USEC");
                         unsigned long long usec = dur ? strtoull(dur, NULL, 10) : 0;
                         EXPECT(usec >= 55000000ULL && usec <= 65000000ULL, "TIME_WAIT lasted %llu usec, expected 55-65 s", usec);
@@ -90,6 +95,16 @@ static void test_session_time_wait_ends(void) {
                         journal_print(all, "transitions of the session");
         }
         EXPECT_INT(daemon_stop(d), 0);
+        if (journal_available("session TIME_WAIT, after the stop")) {
+                /* the daemon saw the end of both sides: it stopped with nothing left to watch */
+                JList *stop = journal_wait(1, JOURNAL_TIMEOUT_MS, tstr("_PID=%d", (int)d->pid), "MESSAGE_ID=" MID_SERVER_STOP,
+                                           tstr("TCPEDU_SERVER=%s", name), NULL);
+                EXPECT_INT(stop->n, 1);
+                JList *u = journal_query(tstr("_PID=%d", (int)d->pid), "TCPEDU_EVENT=unwatched", NULL);
+                EXPECT_INT(u->n, 0);
+                if (u->n)
+                        journal_print(u, "unwatched entries");
+        }
 }
 
 static CU_TestInfo timewait_tests[] = {

@@ -70,6 +70,13 @@ static void check_session_transition_at(const char *file, int line, const Sessio
         expect_field_at(file, line, e, "PRIORITY", "6");
         const char *dur = jget(e, "TCPEDU_STATE_DURATION_USEC");
         CHECK_AT(file, line, is_digits(dur), false, "%s -> %s: TCPEDU_STATE_DURATION_USEC '%s'", from, to, dur ? dur : "(absent)");
+        const char *mono = jget(e, "TCPEDU_MONOTONIC_USEC");
+        CHECK_AT(file, line, is_digits(mono), false, "%s -> %s: TCPEDU_MONOTONIC_USEC '%s'", from, to, mono ? mono : "(absent)");
+        /* the reason is the event of the edge in the table, whatever set the path going */
+        const char *event = edge_event(from, to);
+        CHECK_AT(file, line, event != NULL, false, "%s -> %s is no edge of the table", from, to);
+        if (event)
+                expect_field_at(file, line, e, "TCPEDU_REASON", event);
 }
 #define CHECK_TRANSITION(r, e, from, to) check_session_transition_at(__FILE__, __LINE__, r, e, from, to)
 
@@ -97,7 +104,7 @@ static const char *path_of(const JList *l) {
 }
 
 /* A step the daemon may see from the kernel or infer on loopback, where the next state can arrive
- * before it looks: kernel (kernel_state, tcp_info), or inferred with a reason. */
+ * before it looks: kernel (kernel_state, tcp_info), or inferred without a kernel state. */
 static void expect_kernel_or_inferred_at(const char *file, int line, json_object *e, const char *kernel_state) {
         const char *src = jget(e, "TCPEDU_STATE_SOURCE");
         if (src && strcmp(src, "kernel") == 0) {
@@ -105,21 +112,15 @@ static void expect_kernel_or_inferred_at(const char *file, int line, json_object
                 expect_field_at(file, line, e, "TCPEDU_KERNEL_SOURCE", "tcp_info");
         } else {
                 expect_field_at(file, line, e, "TCPEDU_STATE_SOURCE", "inferred");
-                CHECK_AT(file, line, jget(e, "TCPEDU_REASON") != NULL, false, "%s: inferred without a reason", jget(e, "MESSAGE"));
+                expect_field_at(file, line, e, "TCPEDU_KERNEL_STATE", NULL);
+                expect_field_at(file, line, e, "TCPEDU_KERNEL_SOURCE", NULL);
         }
 }
 #define EXPECT_KERNEL_OR_INFERRED(e, kstate) expect_kernel_or_inferred_at(__FILE__, __LINE__, e, kstate)
 
-/* The step that starts a close: seen by the kernel it carries why we closed; inferred (the next
- * state was in first) it carries its edge's description. */
-static void expect_close_reason_at(const char *file, int line, json_object *e, const char *reason) {
-        const char *src = jget(e, "TCPEDU_STATE_SOURCE");
-        if (src && strcmp(src, "kernel") == 0)
-                expect_field_at(file, line, e, "TCPEDU_REASON", reason);
-        else
-                CHECK_AT(file, line, jget(e, "TCPEDU_REASON") != NULL, false, "%s: no reason", jget(e, "MESSAGE"));
-}
-#define EXPECT_CLOSE_REASON(e, reason) expect_close_reason_at(__FILE__, __LINE__, e, reason)
+/* What set a path going (why we closed, a connect error) is TCPEDU_CAUSE of its first step, seen
+ * by the kernel or inferred; every other step has none (cause NULL). */
+#define EXPECT_CAUSE(e, cause) expect_field_at(__FILE__, __LINE__, e, "TCPEDU_CAUSE", cause)
 
 /* CLOSED -> SYN_SENT at connect(): TCP_INFO's SYN_SENT, or connect()'s EINPROGRESS. */
 static void expect_syn_sent_source(json_object *e) {
@@ -301,21 +302,25 @@ static void test_echo_both_sides(void) {
                 CHECK_TRANSITION(&ref, t->e[0], "CLOSED", "SYN_SENT");
                 expect_syn_sent_source(t->e[0]);
                 EXPECT_FIELD(t->e[0], "TCPEDU_STATE_DURATION_USEC", "0");
+                EXPECT_CAUSE(t->e[0], NULL);
                 CHECK_TRANSITION(&ref, t->e[1], "SYN_SENT", "ESTABLISHED");
                 EXPECT_FIELD(t->e[1], "TCPEDU_STATE_SOURCE", "kernel");
                 EXPECT_FIELD(t->e[1], "TCPEDU_KERNEL_STATE", "ESTABLISHED");
                 EXPECT_FIELD(t->e[1], "TCPEDU_KERNEL_SOURCE", "tcp_info");
                 EXPECT_FIELD(t->e[1], "TCPEDU_REASON", "SYN-ACK received, ACK sent");
+                EXPECT_CAUSE(t->e[1], NULL);
                 CHECK_TRANSITION(&ref, t->e[2], "ESTABLISHED", "FIN_WAIT_1");
                 EXPECT_KERNEL_OR_INFERRED(t->e[2], "FIN_WAIT1");
-                EXPECT_CLOSE_REASON(t->e[2], "closed by tcpeductl");
+                EXPECT_CAUSE(t->e[2], "closed by tcpeductl");
                 CHECK_TRANSITION(&ref, t->e[3], "FIN_WAIT_1", "FIN_WAIT_2");
                 EXPECT_KERNEL_OR_INFERRED(t->e[3], "FIN_WAIT2");
+                EXPECT_CAUSE(t->e[3], NULL);
                 CHECK_TRANSITION(&ref, t->e[4], "FIN_WAIT_2", "TIME_WAIT");
                 EXPECT_FIELD(t->e[4], "TCPEDU_STATE_SOURCE", "kernel");
                 EXPECT_FIELD(t->e[4], "TCPEDU_KERNEL_STATE", "TIME_WAIT");
                 EXPECT_FIELD(t->e[4], "TCPEDU_KERNEL_SOURCE", "sock_diag");
-                EXPECT_FIELD(t->e[4], "TCPEDU_REASON", "FIN received from the peer");
+                EXPECT_FIELD(t->e[4], "TCPEDU_REASON", "FIN received from the peer, ACK sent");
+                EXPECT_CAUSE(t->e[4], NULL);
         }
         JList *l = entries(d, id, "connect", 1);
         EXPECT_INT(l->n, 1);
@@ -348,20 +353,27 @@ static void test_echo_both_sides(void) {
         check_connect(&sref, sc->e[0]);
         REQUIRE(sref.id != NULL, "no server-side connection id");
         EXPECT(strcmp(sref.id, id) != 0, "the server side has the session's id %s", id);
-        JList *st = transitions(d, sref.id, 4);
-        EXPECT_STR(path_of(st), "SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
-        static const char *const spath[][2] = {
-                { "SYN_RECEIVED", "ESTABLISHED" }, { "ESTABLISHED", "CLOSE_WAIT" }, { "CLOSE_WAIT", "LAST_ACK" }, { "LAST_ACK", "CLOSED" }
-        };
-        for (size_t i = 0; i < st->n && i < 4; i++) {
+        JList *st = transitions(d, sref.id, 5);
+        EXPECT_STR(path_of(st), "LISTEN>SYN_RECEIVED>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
+        static const char *const spath[][2] = { { "LISTEN", "SYN_RECEIVED" },
+                                                { "SYN_RECEIVED", "ESTABLISHED" },
+                                                { "ESTABLISHED", "CLOSE_WAIT" },
+                                                { "CLOSE_WAIT", "LAST_ACK" },
+                                                { "LAST_ACK", "CLOSED" } };
+        /* the server side's causes: only the peer's FIN, on our FIN after it */
+        static const char *const scause[] = { NULL, NULL, NULL, "peer closed", NULL };
+        for (size_t i = 0; i < st->n && i < 5; i++) {
                 check_transition(&sref, st->e[i], spath[i][0], spath[i][1]);
                 /* the two ends of one connection: peer and local swapped */
                 EXPECT_FIELD(st->e[i], "TCPEDU_PEER", local);
                 EXPECT_FIELD(st->e[i], "TCPEDU_LOCAL", target);
                 EXPECT_FIELD(st->e[i], "TCPEDU_SESSION_OWNER_UID", NULL);
+                EXPECT_CAUSE(st->e[i], scause[i]);
         }
-        if (st->n == 4)
-                EXPECT_FIELD(st->e[1], "TCPEDU_REASON", "FIN received from the peer");
+        if (st->n == 5) {
+                expect_accept_step(st->e[0]);
+                EXPECT_FIELD(st->e[2], "TCPEDU_REASON", "FIN received from the peer, ACK sent");
+        }
         EXPECT_INT(daemon_stop(d), 0);
 }
 
@@ -470,15 +482,20 @@ static void test_peer_closes_first(void) {
                 JList *t = transitions(d, id, 5);
                 EXPECT_STR(path_of(t), "CLOSED>SYN_SENT>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
                 if (t->n == 5) {
-                        CHECK_TRANSITION(&ref, t->e[2], "ESTABLISHED", "CLOSE_WAIT");
+                        CHECK_TRANSITION(&ref, t->e[0], "CLOSED", "SYN_SENT");
+                        EXPECT_CAUSE(t->e[0], NULL);
+                        CHECK_TRANSITION(&ref, t->e[1], "SYN_SENT", "ESTABLISHED");
+                        EXPECT_CAUSE(t->e[1], NULL);
                         /* seen when the daemon read the FIN, or by a `conn` that asked the kernel first */
-                        const char *why = jget(t->e[2], "TCPEDU_REASON");
-                        EXPECT(why && strncmp(why, "FIN received from the peer", 26) == 0, "ESTABLISHED -> CLOSE_WAIT reason '%s'", why);
+                        CHECK_TRANSITION(&ref, t->e[2], "ESTABLISHED", "CLOSE_WAIT");
                         EXPECT_KERNEL_OR_INFERRED(t->e[2], "CLOSE_WAIT");
+                        EXPECT_CAUSE(t->e[2], NULL);
+                        /* our FIN, sent when tcpeductl closed the session */
                         CHECK_TRANSITION(&ref, t->e[3], "CLOSE_WAIT", "LAST_ACK");
-                        EXPECT(jget(t->e[3], "TCPEDU_REASON") != NULL, "CLOSE_WAIT -> LAST_ACK without a reason");
+                        EXPECT_CAUSE(t->e[3], "closed by tcpeductl");
                         CHECK_TRANSITION(&ref, t->e[4], "LAST_ACK", "CLOSED");
                         EXPECT_FIELD(t->e[4], "TCPEDU_STATE_SOURCE", "kernel");
+                        EXPECT_CAUSE(t->e[4], NULL);
                 }
                 JList *l = entries(d, id, "disconnect", 1);
                 EXPECT_INT(l->n, 1);
@@ -535,8 +552,11 @@ static void expect_failure_journal_at(const char *file, int line, Daemon *d, con
         }
         CHECK_AT(file, line, strcmp(path_of(t), "CLOSED>SYN_SENT>CLOSED") == 0, false, "path %s", path_of(t));
         if (t->n == 2) {
+                check_session_transition_at(file, line, &ref, t->e[0], "CLOSED", "SYN_SENT");
+                expect_field_at(file, line, t->e[0], "TCPEDU_CAUSE", NULL);
+                /* the reason is the edge's event (checked above); the connect error is the cause */
                 check_session_transition_at(file, line, &ref, t->e[1], "SYN_SENT", "CLOSED");
-                expect_field_at(file, line, t->e[1], "TCPEDU_REASON", reason);
+                expect_field_at(file, line, t->e[1], "TCPEDU_CAUSE", reason);
                 expect_field_at(file, line, t->e[1], "TCPEDU_STATE_SOURCE", "kernel");
                 expect_field_at(file, line, t->e[1], "TCPEDU_KERNEL_SOURCE", "sock_diag");
         }
@@ -1221,8 +1241,17 @@ static void test_idle_timeout(void) {
         if (journal_available("session idle timeout")) {
                 JList *t = transitions(d, id, 5);
                 EXPECT_STR(path_of(t), "CLOSED>SYN_SENT>ESTABLISHED>FIN_WAIT_1>FIN_WAIT_2>TIME_WAIT");
-                if (t->n >= 3)
-                        EXPECT_CLOSE_REASON(t->e[2], "idle timeout");
+                static const char *const tpath[][2] = { { "CLOSED", "SYN_SENT" },
+                                                        { "SYN_SENT", "ESTABLISHED" },
+                                                        { "ESTABLISHED", "FIN_WAIT_1" },
+                                                        { "FIN_WAIT_1", "FIN_WAIT_2" },
+                                                        { "FIN_WAIT_2", "TIME_WAIT" } };
+                SessionRef ref = { .d = d, .id = id, .peer = target, .local = jstr_copy(s, "local"), .owner = 0 };
+                for (size_t i = 0; i < t->n && i < 5; i++) {
+                        CHECK_TRANSITION(&ref, t->e[i], tpath[i][0], tpath[i][1]);
+                        /* the idle timeout is the cause of the close's first step, however it was seen */
+                        EXPECT_CAUSE(t->e[i], i == 2 ? "idle timeout" : NULL);
+                }
                 JList *l = entries(d, id, "disconnect", 1);
                 EXPECT_INT(l->n, 1);
                 if (l->n == 1)

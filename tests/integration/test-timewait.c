@@ -45,19 +45,25 @@ static void test_time_wait_ends(void) {
         if (l->n == 1) {
                 json_object *e = l->e[0];
                 check_transition(&ref, e, "TIME_WAIT", "CLOSED");
-                /* The 4-tuple is gone: no kernel state, only the lookup that did not find it. */
+                /* The 4-tuple is gone: no kernel state, only the lookup that did not find it. The reason
+                 * is the edge's event (check_transition()); the kernel's own timer needs no cause. */
                 expect_source(e, "kernel", NULL, "sock_diag");
-                EXPECT_STR(jget(e, "TCPEDU_REASON"), "TIME_WAIT timer expired");
+                EXPECT_STR(jget(e, "TCPEDU_REASON"), "2*MSL timer expired: the kernel drops the connection");
+                expect_cause(e, NULL);
                 const char *dur = jget(e, "TCPEDU_STATE_DURATION_USEC");
                 unsigned long long usec = dur ? strtoull(dur, NULL, 10) : 0;
                 EXPECT(usec >= 55000000ULL && usec <= 70000000ULL, "TIME_WAIT lasted %llu usec, expected 55-70 s", usec);
         }
         /* Nothing after CLOSED. */
         JList *all = journal_query(tstr("_PID=%d", (int)d->pid), tstr("TCPEDU_CONN_ID=%s", ref.id), "TCPEDU_EVENT=transition", NULL);
-        EXPECT(all->n == 5, "%zu transitions for the connection, expected 5", all->n);
-        if (all->n != 5)
+        EXPECT(all->n == 6, "%zu transitions for the connection, expected 6", all->n);
+        if (all->n != 6)
                 journal_print(all, "transitions of the connection");
         EXPECT_INT(daemon_stop(d), 0);
+        /* The daemon saw the end: it stopped with nothing left to watch, so no unwatched record. */
+        JList *fin = entries_final(&ref);
+        EXPECT_INT(jfilter(fin, "TCPEDU_EVENT", "unwatched")->n, 0);
+        EXPECT_INT(jfilter(fin, "TCPEDU_EVENT", "transition")->n, 6);
 }
 
 static CU_TestInfo timewait_tests[] = {
