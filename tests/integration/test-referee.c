@@ -48,7 +48,19 @@
 #define HOLD_MS 1000
 
 /* Linux's state numbers (include/net/tcp_states.h) */
-enum { K_ESTABLISHED = 1, K_SYN_SENT, K_SYN_RECV, K_FIN_WAIT1, K_FIN_WAIT2, K_TIME_WAIT, K_CLOSE, K_CLOSE_WAIT, K_LAST_ACK, K_LISTEN, K_CLOSING };
+enum {
+        K_ESTABLISHED = 1,
+        K_SYN_SENT,
+        K_SYN_RECV,
+        K_FIN_WAIT1,
+        K_FIN_WAIT2,
+        K_TIME_WAIT,
+        K_CLOSE,
+        K_CLOSE_WAIT,
+        K_LAST_ACK,
+        K_LISTEN,
+        K_CLOSING
+};
 
 typedef struct Case Case;
 typedef struct Scen Scen;
@@ -380,7 +392,8 @@ static void run_last_ack_held(Case *c, Scen *s) {
         uint16_t cport = fd_port(fd, false);
         bool ok = echo_check(fd, "hello\n", 6, IO_TIMEOUT_MS) == 0 && wait_acked(s->port, cport);
         ok = ok && netns_nft_rule(&ns, "out", tstr("tcp dport %u tcp flags == ack drop", s->port)) == 0;
-        ok = ok && shutdown(fd, SHUT_WR) == 0 && wait_closed(fd, IO_TIMEOUT_MS) == 0 && wait_kstate(s->port, cport, K_LAST_ACK, IO_TIMEOUT_MS);
+        ok = ok && shutdown(fd, SHUT_WR) == 0 && wait_closed(fd, IO_TIMEOUT_MS) == 0 &&
+             wait_kstate(s->port, cport, K_LAST_ACK, IO_TIMEOUT_MS);
         if (ok)
                 hold_ms(HOLD_MS);
         netns_nft_flush(&ns);
@@ -524,7 +537,9 @@ static bool source_supported(const char *source, char *why, size_t size) {
                 return false;
         if (r.exit_code != 0)
                 snprintf(why, size, "tcpedud --check-config rejects 'kernel_source = %s': %s", source,
-                         r.err && *r.err ? r.err : r.out ? r.out : "");
+                         r.err && *r.err ? r.err
+                         : r.out         ? r.out
+                                         : "");
         why[strcspn(why, "\n")] = 0;
         return r.exit_code == 0;
 }
@@ -670,7 +685,9 @@ static Life *build_lives(const KEvent *ev, size_t n, size_t *ret_n) {
         size_t nl = 0;
         for (size_t i = 0; i < n; i++) {
                 const KEvent *e = &ev[i];
-                if (e->type != 'S')
+                /* tcp_set_state() to the state it is in (close() after shutdown() in LAST_ACK, say):
+                 * no change */
+                if (e->type != 'S' || e->oldstate == e->newstate)
                         continue;
                 Life *L = NULL;
                 for (size_t k = nl; k-- > 0 && !L;)
@@ -860,14 +877,15 @@ static void judge_life(Case *c, Life *L, const KEvent *ev, size_t n_ev) {
                                 st->order++;
                         else
                                 st->invented++;
-                        add_text(&problems, "\n        %s: %s>%s (%s)", entered ? "out of the kernel's order" : "invented (never the kernel's state)",
-                                 r->old, r->new_, r->source ? r->source : "no source");
+                        add_text(&problems, "\n        %s: %s>%s (%s)",
+                                 entered ? "out of the kernel's order" : "invented (never the kernel's state)", r->old, r->new_,
+                                 r->source ? r->source : "no source");
                 }
                 const TcpTransition *t = from >= 0 && to >= 0 ? tcp_transition_find(from, to) : NULL;
                 if (!t || !r->reason || strcmp(r->reason, t->event) != 0) {
                         st->reason++;
-                        add_text(&problems, "\n        wrong reason: %s>%s '%s', the table says '%s'", r->old, r->new_, r->reason ? r->reason : "(none)",
-                                 t ? t->event : "(no such edge)");
+                        add_text(&problems, "\n        wrong reason: %s>%s '%s', the table says '%s'", r->old, r->new_,
+                                 r->reason ? r->reason : "(none)", t ? t->event : "(no such edge)");
                 }
                 if (match_r[j] >= 0 && r->mono_usec >= 0) {
                         const KStep *k = &K[match_r[j]];
@@ -878,20 +896,20 @@ static void judge_life(Case *c, Life *L, const KEvent *ev, size_t n_ev) {
                                 st->max_late_ms = late;
                         if (late > tol || early > 1.0) {
                                 st->late++;
-                                add_text(&problems, "\n        %s: %s>%s recorded %+.1f ms after the kernel's change", late > tol ? "late" : "early", r->old,
-                                         r->new_, late > tol ? late : -early);
+                                add_text(&problems, "\n        %s: %s>%s recorded %+.1f ms after the kernel's change",
+                                         late > tol ? "late" : "early", r->old, r->new_, late > tol ? late : -early);
                         }
                 }
         }
         if (unwatched) {
                 /* its kernel state must be the kernel's at that moment */
                 TcpState at = nk ? K[nk - 1].to : TCP_STATE_CLOSED;
-                static const char *const linux_names[] = { "CLOSE", "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT1",
-                                                           "FIN_WAIT2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT" };
+                static const char *const linux_names[] = { "CLOSE",     "LISTEN",     "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT1",
+                                                           "FIN_WAIT2", "CLOSE_WAIT", "CLOSING",  "LAST_ACK", "TIME_WAIT" };
                 if (at >= 0 && (!unwatched->kstate || strcmp(unwatched->kstate, linux_names[at]) != 0)) {
                         st->invented++;
-                        add_text(&problems, "\n        unwatched with TCPEDU_KERNEL_STATE=%s, the kernel was in %s", unwatched->kstate ? unwatched->kstate : "(none)",
-                                 linux_names[at]);
+                        add_text(&problems, "\n        unwatched with TCPEDU_KERNEL_STATE=%s, the kernel was in %s",
+                                 unwatched->kstate ? unwatched->kstate : "(none)", linux_names[at]);
                 }
         }
         if (st->missed + st->invented + st->order + st->reason + st->late == before)
@@ -900,24 +918,32 @@ static void judge_life(Case *c, Life *L, const KEvent *ev, size_t n_ev) {
         char *kpath = NULL, *rpath = NULL;
         for (size_t i = 0; i < L->n_steps; i++)
                 add_text(&kpath, " %s%s%s@%+.1f%s", K[i].optional ? "(" : "", step_text(K[i].from, K[i].to), K[i].optional ? ")" : "",
-                         ms_since(K[i].hi, t0), i >= nk ? "[after unwatched]" : K[i].diag ? "[sock_diag]" : "");
+                         ms_since(K[i].hi, t0),
+                         i >= nk     ? "[after unwatched]"
+                         : K[i].diag ? "[sock_diag]"
+                                     : "");
         for (size_t i = 0; i < n_ev; i++) {
                 const KEvent *e = &ev[i];
                 bool mine = (e->type == 'R' || e->type == 'X') ? strcmp(e->local, L->local) == 0 && strcmp(e->remote, L->remote) == 0
-                            : e->type == 'T'                    ? e->sport == L->lport && e->dport == L->rport
-                                                                : false;
+                            : e->type == 'T'                   ? e->sport == L->lport && e->dport == L->rport
+                                                               : false;
                 if (mine && e->ns >= t0 && (!L->n_steps || e->ns <= L->steps[L->n_steps - 1].hi + 1000000000u))
-                        add_text(&kpath, " [%s@%+.1f]", e->type == 'R' ? "retransmit" : e->type == 'T' ? "RST sent" : "RST received", ms_since(e->ns, t0));
+                        add_text(&kpath, " [%s@%+.1f]",
+                                 e->type == 'R'   ? "retransmit"
+                                 : e->type == 'T' ? "RST sent"
+                                                  : "RST received",
+                                 ms_since(e->ns, t0));
         }
         for (size_t j = 0; j < nr; j++)
-                add_text(&rpath, " %s>%s(%s%s%s)%s", R[j]->old, R[j]->new_, R[j]->source ? R[j]->source : "?", R[j]->mono_usec >= 0 ? "@" : "",
+                add_text(&rpath, " %s>%s(%s%s%s)%s", R[j]->old, R[j]->new_, R[j]->source ? R[j]->source : "?",
+                         R[j]->mono_usec >= 0 ? "@" : "",
                          R[j]->mono_usec >= 0 ? tstr("%+.1f", ms_since((uint64_t)R[j]->mono_usec * 1000, t0)) : "", "");
         if (unwatched)
                 add_text(&rpath, " unwatched(%s)", unwatched->kstate ? unwatched->kstate : "?");
         printf("\n    [%s] %s: %s %s <-> %s (pid %d)\n        kernel:  %s\n        journal: %s%s\n", c->source, s->def->name,
                kind_names[L->kind], L->local, L->remote, (int)L->pid, kpath ? kpath : " (nothing)", rpath ? rpath : " (nothing)", problems);
-        EXPECT(false, "[%s] %s: %s %s <-> %s: the journal differs from the kernel (above)", c->source, s->def->name, kind_names[L->kind], L->local,
-               L->remote);
+        EXPECT(false, "[%s] %s: %s %s <-> %s: the journal differs from the kernel (above)", c->source, s->def->name, kind_names[L->kind],
+               L->local, L->remote);
 }
 
 /* A record of one of the case's daemons that no socket of the kernel explains. */
@@ -983,8 +1009,8 @@ static void test_judge_bpf(void) {
 }
 
 static void print_table(void) {
-        printf("\n\n    %-10s %-42s %7s %6s %8s %6s %8s %5s %6s %4s %7s\n", "source", "scenario", "4-tuples", "kernel", "recorded", "missed", "invented",
-               "order", "reason", "late", "max ms");
+        printf("\n\n    %-10s %-42s %7s %6s %8s %6s %8s %5s %6s %4s %7s\n", "source", "scenario", "4-tuples", "kernel", "recorded",
+               "missed", "invented", "order", "reason", "late", "max ms");
         for (size_t k = 0; k < N_CASES; k++) {
                 Case *c = &cases[k];
                 if (!c->driven) {
@@ -995,9 +1021,12 @@ static void print_table(void) {
                         Scen *s = &c->sc[i];
                         Stats *t = &s->st;
                         bool bad = t->missed || t->invented || t->order || t->reason || t->late || s->note[0];
-                        printf("    %-10s %-42s %7u %6u %8u %6u %8u %5u %6u %4u %7s %s\n", c->source, s->def->name, t->tuples, t->ksteps, t->recorded,
-                               t->missed, t->invented, t->order, t->reason, t->late, t->timed ? tstr("%.1f", t->max_late_ms) : "-",
-                               s->note[0] ? "NOT RUN" : bad ? "FAIL" : "ok");
+                        printf("    %-10s %-42s %7u %6u %8u %6u %8u %5u %6u %4u %7s %s\n", c->source, s->def->name, t->tuples, t->ksteps,
+                               t->recorded, t->missed, t->invented, t->order, t->reason, t->late,
+                               t->timed ? tstr("%.1f", t->max_late_ms) : "-",
+                               s->note[0] ? "NOT RUN"
+                               : bad      ? "FAIL"
+                                          : "ok");
                 }
         }
         fflush(stdout);

@@ -205,7 +205,8 @@ static int tw_dump(int nl, int family, uint64_t now, uint64_t prev) {
                 struct inet_diag_req_v2 r;
         } req = {
                 .nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-                .r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP,
+                .r = { .sdiag_family = (uint8_t)family,
+                       .sdiag_protocol = IPPROTO_TCP,
                        .idiag_states = (1u << TCP_TIME_WAIT) | (1u << TCP_FIN_WAIT2) },
         };
         if (send(nl, &req, sizeof(req), 0) < 0)
