@@ -18,7 +18,7 @@ import sys
 
 # Lowest first. A module is a daemon/*.c file without its extension; headers share their module's layer.
 LAYERS = [
-    ("core", ["journal", "core", "passed-fds", "privileges"]),
+    ("core", ["journal", "core", "passed-fds", "privileges", "kernel-bpf"]),
     ("conn", ["conn", "conn-close", "conn-connect", "conn-state", "conn-timer", "server"]),
     ("types", ["echo", "framed", "plugin", "enhanced", "chat", "session"]),
     ("control", ["control", "control-dispatch", "control-commands", "control-session", "control-json"]),
