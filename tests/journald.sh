@@ -1,10 +1,15 @@
 #!/bin/bash
-# ctest fixture: start a standalone systemd-journald when none is running, stop it afterwards
-# only if this script started it. Waits for the socket, never for a fixed time.
+# ctest fixture: start a standalone systemd-journald when none is running, and stop it when the
+# last test run that uses it is done (several suites may run at once on one machine: each holds a
+# mark in $users while it runs, and only a journald that a fixture started is ever stopped). Waits
+# for the socket, never for a fixed time.
 set -u
 action=$1 pidfile=$2
 dir=/run/systemd/journal
 sock=$dir/socket
+users=/run/tcpedu-tests/journald-users
+started=/run/tcpedu-tests/journald.pid
+mark=$users/$(printf '%s' "$pidfile" | md5sum | cut -c1-16)
 
 journald_running() {
         local c
@@ -17,6 +22,7 @@ journald_running() {
 case $action in
 start)
         rm -f "$pidfile"
+        mkdir -p "$users" 2>/dev/null && touch "$mark" 2>/dev/null
         if [ -S "$sock" ] && journald_running; then
                 echo "journald already running"
                 exit 0
@@ -30,6 +36,7 @@ start)
         mkdir -p "$dir"
         setsid /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
         echo $! >"$pidfile"
+        echo $! >"$started"
         for _ in $(seq 100); do
                 [ -S "$sock" ] && { echo "started journald (pid $(cat "$pidfile"))"; exit 0; }
                 sleep 0.05
@@ -38,12 +45,17 @@ start)
         exit 1
         ;;
 stop)
-        [ -f "$pidfile" ] || exit 0
-        pid=$(cat "$pidfile")
+        rm -f "$mark" "$pidfile"
+        # Another run still uses it: leave it; the last one out stops it.
+        [ -n "$(ls -A "$users" 2>/dev/null)" ] && exit 0
+        [ -f "$started" ] || exit 0
+        pid=$(cat "$started")
+        rm -f "$started"
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd-journal ] || exit 0
         kill "$pid" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
         kill -9 "$pid" 2>/dev/null
-        rm -f "$pidfile" "$sock" "$dir/stdout" "$dir/dev-log" "$dir/syslog"
+        rm -f "$sock" "$dir/stdout" "$dir/dev-log" "$dir/syslog"
         echo "stopped journald (pid $pid)"
         ;;
 esac
