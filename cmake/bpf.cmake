@@ -27,7 +27,7 @@ else()
   find_program(TCPEDU_BPFTOOL NAMES bpftool NO_CMAKE_SYSTEM_PATH)
   pkg_check_modules(LIBBPF QUIET IMPORTED_TARGET libbpf)
   if(NOT TCPEDU_BPF_CLANG)
-    list(APPEND _tcpedu_bpf_missing "clang not found")
+    list(APPEND _tcpedu_bpf_missing "clang not found in PATH")
   else()
     execute_process(COMMAND ${TCPEDU_BPF_CLANG} -target bpf -x c -c /dev/null -o /dev/null
                     RESULT_VARIABLE _tcpedu_bpf_clang_rc OUTPUT_QUIET ERROR_QUIET)
@@ -36,7 +36,7 @@ else()
     endif()
   endif()
   if(NOT TCPEDU_BPFTOOL)
-    list(APPEND _tcpedu_bpf_missing "bpftool not found")
+    list(APPEND _tcpedu_bpf_missing "bpftool not found in PATH")
   endif()
   if(NOT LIBBPF_FOUND)
     list(APPEND _tcpedu_bpf_missing "libbpf not found (pkg-config libbpf)")
@@ -70,6 +70,8 @@ else()
 endif()
 
 set(_tcpedu_bpf_dir ${CMAKE_BINARY_DIR}/bpf)
+set(_tcpedu_bpf_includes ${LIBBPF_INCLUDE_DIRS}) # bpf/bpf_helpers.h and friends, where libbpf is not in /usr/include
+list(TRANSFORM _tcpedu_bpf_includes PREPEND -I)
 set(_tcpedu_bpf_src ${CMAKE_SOURCE_DIR}/daemon/bpf)
 file(MAKE_DIRECTORY ${_tcpedu_bpf_dir})
 # bpftool writes to stdout: each output goes to a temporary file first, so a failure leaves no
@@ -82,7 +84,7 @@ add_custom_command(OUTPUT ${_tcpedu_bpf_dir}/vmlinux.h
 add_custom_command(OUTPUT ${_tcpedu_bpf_dir}/tcpstate.bpf.o
   COMMAND ${TCPEDU_BPF_CLANG} -target bpf -g -O2 -D__TARGET_ARCH_${_tcpedu_bpf_arch}
           -Wall -Wextra -Wno-unused-parameter -Werror
-          -I${_tcpedu_bpf_dir} -I${_tcpedu_bpf_src} ${LIBBPF_CFLAGS}
+          -I${_tcpedu_bpf_dir} -I${_tcpedu_bpf_src} ${_tcpedu_bpf_includes}
           -c ${_tcpedu_bpf_src}/tcpstate.bpf.c -o ${_tcpedu_bpf_dir}/tcpstate.bpf.o
   DEPENDS ${_tcpedu_bpf_src}/tcpstate.bpf.c ${_tcpedu_bpf_src}/tcpstate-event.h ${_tcpedu_bpf_dir}/vmlinux.h
   COMMENT "Compiling the BPF object tcpstate.bpf.o"

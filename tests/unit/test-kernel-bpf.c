@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The eBPF state source against the running kernel, over loopback: the exact state sequences of a
  * connection closed by the client first, as both ends' sockets went through them; a reset sent by
- * a SO_LINGER 0 close; silence about sockets nobody watches; the counters; at most
+ * a SO_LINGER 0 close; silence about sockets nobody watches; the counters; IPv6; at most
  * KERNEL_BPF_EVENTS_PER_WAKEUP events per dispatch; the bounds of the watch maps. Root only: exits
  * 77 (skipped) otherwise, or when kernel_bpf_open() says the source is unavailable here. */
 #include <arpa/inet.h>
@@ -128,6 +128,14 @@ static uint16_t local_port(int fd) {
 
         ASSERT_INTEQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
         return ntohs(a.sin_port);
+}
+
+static uint16_t local_port6(int fd) {
+        struct sockaddr_in6 a;
+        socklen_t len = sizeof(a);
+
+        ASSERT_INTEQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        return ntohs(a.sin6_port);
 }
 
 /* A client socket to 127.0.0.1:port; its cookie is taken before connect() (and watched if asked).
@@ -269,7 +277,7 @@ static void test_linger_zero_resets(void) {
 static void test_unwatched_is_silent(void) {
         _cleanup_(closep) int wl = -1, wc = -1;
         int l, c, a, wa;
-        uint64_t cookie_c, cookie_a, cookie_w;
+        uint64_t cookie_c, cookie_a, cookie_wc, cookie_w;
         KernelBpfStats before, after;
         uint16_t port, wport;
         size_t from = t.n;
@@ -288,7 +296,7 @@ static void test_unwatched_is_silent(void) {
         wl = listener(&wport);
         ASSERT_TRUE(wl >= 0);
         ASSERT_INTEQ(kernel_bpf_watch_port(t.k, wport), 0);
-        wc = connect_to(wport, false, &cookie_w);
+        wc = connect_to(wport, false, &cookie_wc); /* its own port is not watched, nor its cookie */
         ASSERT_TRUE(wc >= 0);
         wa = accept4(wl, NULL, NULL, SOCK_CLOEXEC);
         ASSERT_TRUE(wa >= 0);
@@ -297,19 +305,51 @@ static void test_unwatched_is_silent(void) {
         ASSERT_TRUE(wait_for(cookie_w, KERNEL_EVENT_STATE, FIN_WAIT2));
 
         for (size_t i = from; i < t.n; i++) {
-                ASSERT_TRUE(t.seen[i].cookie != cookie_c && t.seen[i].cookie != cookie_a);
-                ASSERT_TRUE(t.seen[i].sport != port && t.seen[i].dport != port);
-                ASSERT_TRUE(t.seen[i].cookie == cookie_w); /* the watched client's own socket is not watched either */
+                const KernelEvent *e = &t.seen[i];
+                ASSERT_TRUE(e->cookie != cookie_c && e->cookie != cookie_a && e->cookie != cookie_wc);
+                ASSERT_TRUE(e->sport != port && e->dport != port);
         }
         kernel_bpf_stats(t.k, &after);
         printf("\n    stats: %llu events, %llu filtered, %llu dropped", (unsigned long long)after.events,
                (unsigned long long)after.filtered, (unsigned long long)after.dropped);
         ASSERT_UINTEQ(after.events, t.n + t.overflow);
         ASSERT_TRUE(after.events > before.events);
-        /* at least the unwatched pair's handshakes and closes, and the watched client's socket */
+        /* at least the unwatched pair's handshakes and closes, and the watched child's peer */
         ASSERT_TRUE(after.filtered >= before.filtered + 6);
         ASSERT_UINTEQ(after.dropped, 0);
         ASSERT_INTEQ(kernel_bpf_unwatch_port(t.k, wport), 0);
+}
+
+/* IPv6: the family and both 16-byte addresses. */
+static void test_ipv6(void) {
+        struct sockaddr_in6 addr = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+        socklen_t len = sizeof(addr);
+        _cleanup_(closep) int l = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), c = -1, a = -1;
+        uint64_t cookie_a;
+        const KernelEvent *e;
+
+        ASSERT_TRUE(l >= 0);
+        if (bind(l, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+                printf("\n    no ::1 here (%s): nothing to check", strerror(errno));
+                return;
+        }
+        ASSERT_INTEQ(listen(l, 4), 0);
+        ASSERT_INTEQ(getsockname(l, (struct sockaddr *)&addr, &len), 0);
+        ASSERT_INTEQ(kernel_bpf_watch_port(t.k, ntohs(addr.sin6_port)), 0);
+        c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_INTEQ(connect(c, (struct sockaddr *)&addr, sizeof(addr)), 0);
+        a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        ASSERT_TRUE(a >= 0);
+        cookie_a = cookie_of(a);
+        ASSERT_TRUE(wait_for(cookie_a, KERNEL_EVENT_STATE, ESTABLISHED));
+
+        e = get(cookie_a, KERNEL_EVENT_STATE, ESTABLISHED);
+        ASSERT_INTEQ(e->family, AF_INET6);
+        ASSERT_TRUE(memcmp(e->saddr, &in6addr_loopback, 16) == 0);
+        ASSERT_TRUE(memcmp(e->daddr, &in6addr_loopback, 16) == 0);
+        ASSERT_UINTEQ(e->sport, ntohs(addr.sin6_port));
+        ASSERT_UINTEQ(e->dport, local_port6(c));
+        ASSERT_INTEQ(kernel_bpf_unwatch_port(t.k, ntohs(addr.sin6_port)), 0);
 }
 
 /* Events pile up while the loop does not run; one dispatch delivers at most the bound, and the rest
@@ -373,6 +413,7 @@ int main(void) {
                 { "close_by_client", test_close_by_client },
                 { "linger_zero_resets", test_linger_zero_resets },
                 { "unwatched_is_silent", test_unwatched_is_silent },
+                { "ipv6", test_ipv6 },
                 { "bounded_dispatch", test_bounded_dispatch },
                 { "watch_bounds", test_watch_bounds },
                 CU_TEST_INFO_NULL,
