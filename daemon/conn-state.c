@@ -97,6 +97,10 @@ void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstate, cons
                         tcp_state_to_string(to));
                 return;
         }
+        /* An active close seen late (the peer's FIN came before TCP_INFO could show FIN_WAIT_1):
+         * what made the daemon close is still the cause of ESTABLISHED -> FIN_WAIT_1. */
+        if (!reason && c->closing && c->state == TCP_STATE_ESTABLISHED && path[0] == TCP_STATE_FIN_WAIT_1)
+                reason = c->close_reason;
         uint64_t now = core_now(m, CLOCK_REALTIME);
         for (int i = 0; i < n; i++) {
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
