@@ -22,7 +22,8 @@ const ConfigKey config_keys[] = {
         { SECTION_DAEMON, "log_transitions", KEY_LOG_TRANSITIONS, D(log_transitions), 0, 0, "all",
           "all: one journal entry per state transition; summary: one per connection; off: none" },
         { SECTION_DAEMON, "kernel_source", KEY_KERNEL_SOURCE, D(kernel_source), 0, 0, "auto",
-          "where TCP states come from: bpf (the kernel's tracepoint), tcp_info (TCP_INFO and sock_diag) or auto (bpf when it loads); read at start" },
+          "where TCP states come from: tcp_info (TCP_INFO and sock_diag) or auto (tcp_info for now; bpf is reserved for the eBPF source); "
+          "read at start" },
         { SECTION_DAEMON, "max_connections", KEY_UINT, D(max_connections), 1, 1000000, "10000", "connections over all servers" },
         { SECTION_DAEMON, "log_level", KEY_LOG_LEVEL, D(log_level), 0, 7, "info",
           "emerg, alert, crit, err, warning, notice, info or debug" },
@@ -347,13 +348,10 @@ static int set_handler(const ConfigKey *k, void *base, char *field, const char *
 }
 
 static const KeySetter key_setters[_KEY_TYPE_MAX] = {
-        [KEY_STRING] = set_string,       [KEY_BOOL] = set_bool,
-        [KEY_UINT] = set_number,         [KEY_SIZE] = set_number,
-        [KEY_SECONDS] = set_number,      [KEY_LOG_TRANSITIONS] = set_name,
-        [KEY_KERNEL_SOURCE] = set_name,
-        [KEY_LOG_LEVEL] = set_log_level, [KEY_SERVER_TYPE] = set_server_type,
-        [KEY_LISTEN] = set_listen,       [KEY_CHAT_PROTOCOL] = set_name,
-        [KEY_HANDLER] = set_handler,
+        [KEY_STRING] = set_string,      [KEY_BOOL] = set_bool,           [KEY_UINT] = set_number,
+        [KEY_SIZE] = set_number,        [KEY_SECONDS] = set_number,      [KEY_LOG_TRANSITIONS] = set_name,
+        [KEY_KERNEL_SOURCE] = set_name, [KEY_LOG_LEVEL] = set_log_level, [KEY_SERVER_TYPE] = set_server_type,
+        [KEY_LISTEN] = set_listen,      [KEY_CHAT_PROTOCOL] = set_name,  [KEY_HANDLER] = set_handler,
 };
 
 int config_key_set(const ConfigKey *k, void *base, const char *v, char *why, size_t why_size) {

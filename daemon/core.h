@@ -127,4 +127,7 @@ void core_conn_gone(Core *core);
 void core_exit(Core *core);
 
 /* A source that stops with the listeners when the fd limit is hit (server.c's accept_pause). */
+/* kernel_source: what this daemon can honour (errors as FILE:LINE: message). */
+int kernel_source_validate(const Config *c, ConfigErrors *errs);
+
 int core_add_accept_source(Core *core, sd_event_source *source);

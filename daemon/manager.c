@@ -228,6 +228,10 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
                 return r;
         log_msg(&m->core, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers",
                 m->core.config->main_path, m->core.n_servers);
+        log_msg(&m->core, LOG_NOTICE, NULL,
+                "TCP states from tcp_info (TCP_INFO on open sockets, sock_diag after close): kernel_source = %s%s",
+                kernel_source_to_string(m->core.config->daemon.kernel_source),
+                m->core.config->daemon.kernel_source == KERNEL_SOURCE_AUTO ? ", and the eBPF source is not used by this tcpedud yet" : "");
         passed_fds_report_unused(m);
         manager_update_status(m);
         manager_notify(m, "READY=1");

@@ -102,8 +102,14 @@ static void log_listener(Listener *l, TcpState from, TcpState to, StateSource sr
         if (kvia)
                 log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia);
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
-        if (reason)
-                log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
+        const TcpTransition *edge = tcp_transition_find(from, to);
+        if (edge)
+                log_entry_add(&e, "TCPEDU_REASON", "%s", edge->event);
+        if (reason && (!edge || strcmp(reason, edge->event) != 0))
+                log_entry_add(&e, "TCPEDU_CAUSE", "%s", reason);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        log_entry_add(&e, "TCPEDU_MONOTONIC_USEC", "%" PRIu64, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
@@ -438,7 +444,7 @@ int server_start(Server *s, Listener **prepared, bool announce) {
                                         sockaddr_format(&l->bound.sa, a, sizeof(a)));
                         else
                                 log_listener(l, TCP_STATE_CLOSED, TCP_STATE_LISTEN, k == 10 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED,
-                                             k, "tcp_info", "listen()");
+                                             k, "tcp_info", NULL);
                 }
                 char a[SOCKADDR_STR_MAX];
                 off += (size_t)snprintf(addrs + off, sizeof(addrs) - MIN(off, sizeof(addrs)), "%s%s", i ? ", " : "",
