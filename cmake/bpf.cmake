@@ -104,3 +104,4 @@ target_sources(tcpedud-core PRIVATE daemon/kernel-bpf.c ${_tcpedu_bpf_dir}/tcpst
 target_include_directories(tcpedud-core SYSTEM PRIVATE ${_tcpedu_bpf_dir} ${_tcpedu_bpf_src})
 target_compile_definitions(tcpedud-core PUBLIC HAVE_BPF=1)
 target_link_libraries(tcpedud-core PUBLIC PkgConfig::LIBBPF)
+set(TCPEDU_BPF_ENABLED ON)
