@@ -12,7 +12,7 @@
   client.py transitions FILE PEER...  check `journalctl -o json` output in FILE (- for standard
                                     input): every transition of the connections from each PEER
                                     (ADDR:PORT) carries the documented
-                                    fields, and each connection's path goes from SYN_RECEIVED through
+                                    fields, and each connection's path goes from LISTEN -> SYN_RECEIVED through
                                     ESTABLISHED to CLOSED
 
 The network clients print the local address they connected from ("local ADDR:PORT") so the test can
@@ -139,7 +139,7 @@ def cmd_hold(port):
 
 TRANSITION_FIELDS = ["MESSAGE", "MESSAGE_ID", "TCPEDU_EVENT", "TCPEDU_CONN_ID", "TCPEDU_OLD_STATE", "TCPEDU_NEW_STATE",
                      "TCPEDU_STATE_SOURCE", "TCPEDU_ROLE", "TCPEDU_SERVER", "TCPEDU_SERVER_TYPE", "TCPEDU_PEER", "TCPEDU_LOCAL",
-                     "TCPEDU_STATE_DURATION_USEC", "TCPEDU_REASON"]
+                     "TCPEDU_STATE_DURATION_USEC", "TCPEDU_REASON", "TCPEDU_MONOTONIC_USEC"]
 STATES = "CLOSED LISTEN SYN_SENT SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT CLOSING LAST_ACK TIME_WAIT".split()
 
 
@@ -185,8 +185,8 @@ def cmd_transitions(path, *peers):
                 errors.append(f"peer {peer}: TCPEDU_LOCAL={e['TCPEDU_LOCAL']}")
         path = [mine[0].get("TCPEDU_OLD_STATE")] + [e.get("TCPEDU_NEW_STATE") for e in mine]
         steps_ok = all(a.get("TCPEDU_NEW_STATE") == b.get("TCPEDU_OLD_STATE") for a, b in zip(mine, mine[1:]))
-        if not steps_ok or path[0] != "SYN_RECEIVED" or "ESTABLISHED" not in path or path[-1] != "CLOSED":
-            errors.append(f"peer {peer}: path {' -> '.join(map(str, path))}, want SYN_RECEIVED -> ESTABLISHED -> ... -> CLOSED")
+        if not steps_ok or path[:2] != ["LISTEN", "SYN_RECEIVED"] or "ESTABLISHED" not in path or path[-1] != "CLOSED":
+            errors.append(f"peer {peer}: path {' -> '.join(map(str, path))}, want LISTEN -> SYN_RECEIVED -> ESTABLISHED -> ... -> CLOSED")
         else:
             e = mine[0]
             print(f"{peer} -> {e['TCPEDU_LOCAL']} (server {e['TCPEDU_SERVER']}, {e['TCPEDU_SERVER_TYPE']}): {' -> '.join(path)}")
