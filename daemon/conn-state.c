@@ -38,15 +38,24 @@ void log_conn_fields(LogEntry *e, const Conn *c) {
         log_entry_add(e, "TCPEDU_LOCAL", "%s", sockaddr_format(&c->local.sa, local, sizeof(local)));
 }
 
-/* reason: the event of the edge (common/tcp-state.c's table, what `tcpeductl explain` says);
- * cause: what the daemon or the peer did that led to this step (idle timeout, a kick), if any. */
-static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *reason,
-                           const char *cause, uint64_t duration) {
-        Core *m = c->server->core;
+void log_step_fields(LogEntry *e, TcpState from, TcpState to, const char *cause) {
+        const TcpTransition *edge = tcp_transition_find(from, to);
         struct timespec ts;
+
+        if (edge)
+                log_entry_add(e, "TCPEDU_REASON", "%s", edge->event);
+        if (cause && (!edge || strcmp(cause, edge->event) != 0))
+                log_entry_add(e, "TCPEDU_CAUSE", "%s", cause);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        log_entry_add(e, "TCPEDU_MONOTONIC_USEC", "%" PRIu64, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
+}
+
+/* cause: what the daemon or the peer did that led to this step (idle timeout, a kick), if any. */
+static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src, int kstate, const char *kvia, const char *cause,
+                           uint64_t duration) {
+        Core *m = c->server->core;
         LogEntry e;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         log_entry_init(&e, LOG_INFO, MID_TRANSITION);
         log_entry_add(&e, "MESSAGE", "%s %s: %s -> %s", c->session ? "Session" : "Connection", c->id, tcp_state_to_string(from),
                       tcp_state_to_string(to));
@@ -61,11 +70,7 @@ static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src,
                 log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia); /* sock_diag: the kernel has no such socket */
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
         log_entry_add(&e, "TCPEDU_STATE_DURATION_USEC", "%" PRIu64, duration);
-        if (reason)
-                log_entry_add(&e, "TCPEDU_REASON", "%s", reason);
-        if (cause)
-                log_entry_add(&e, "TCPEDU_CAUSE", "%s", cause);
-        log_entry_add(&e, "TCPEDU_MONOTONIC_USEC", "%" PRIu64, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
+        log_step_fields(&e, from, to, cause);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
@@ -106,14 +111,12 @@ void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstate, cons
                 StateSource step_src = i == n - 1 ? src : STATE_SOURCE_INFERRED;
                 /* Every step's reason is the event of its edge, the same text `tcpeductl explain` gives;
                  * what set the path going (an idle timeout, a kick) is the cause of its first step. */
-                const TcpTransition *edge = tcp_transition_find(c->state, path[i]);
-                const char *step_reason = edge ? edge->event : NULL;
-                const char *step_cause = i == 0 && reason && (!step_reason || strcmp(reason, step_reason) != 0) ? reason : NULL;
+                const char *step_cause = i == 0 ? reason : NULL;
                 uint64_t since = c->n_timeline ? c->timeline[c->n_timeline - 1].usec : now;
                 /* Only the last step is what the kernel said; the steps before it are inferred. */
                 if (core_wants_events(m))
-                        log_transition(c, c->state, path[i], step_src, i == n - 1 ? kstate : -1, i == n - 1 ? kvia : NULL, step_reason,
-                                       step_cause, now > since ? now - since : 0);
+                        log_transition(c, c->state, path[i], step_src, i == n - 1 ? kstate : -1, i == n - 1 ? kvia : NULL, step_cause,
+                                       now > since ? now - since : 0);
                 timeline_add(c, path[i], step_src, now);
                 c->state = path[i];
                 m->transitions++;
@@ -140,10 +143,8 @@ void conn_observe(Conn *c, const char *reason) {
 void conn_enter_syn_received(Conn *c) {
         Core *m = c->server->core;
         uint64_t now = core_now(m, CLOCK_REALTIME);
-        const TcpTransition *edge = tcp_transition_find(TCP_STATE_LISTEN, TCP_STATE_SYN_RECEIVED);
         if (core_wants_events(m))
-                log_transition(c, TCP_STATE_LISTEN, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, -1, NULL, edge ? edge->event : NULL,
-                               NULL, 0);
+                log_transition(c, TCP_STATE_LISTEN, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, -1, NULL, NULL, 0);
         c->state = TCP_STATE_SYN_RECEIVED;
         timeline_add(c, TCP_STATE_SYN_RECEIVED, STATE_SOURCE_INFERRED, now);
         m->transitions++;

@@ -70,6 +70,10 @@ struct Conn {
 };
 
 int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret);
+/* The fields every transition record ends with, connections' and listeners': TCPEDU_REASON (the
+ * edge's event from the one table, as `tcpeductl explain` says it), TCPEDU_CAUSE (what set the path
+ * going, when it says more) and TCPEDU_MONOTONIC_USEC. */
+void log_step_fields(LogEntry *e, TcpState from, TcpState to, const char *cause);
 /* A connection a limit refused: its records (an ID, the kernel's path to the reset), fd closed with RST. */
 void conn_record_refused(Server *s, int fd, const struct sockaddr *peer, const char *cause);
 /* Connect out (a client session): CLOSED -> SYN_SENT now, ESTABLISHED or CLOSED later. With

@@ -120,16 +120,6 @@ int cmd_restart(CommandContext *ctx) {
         return 0;
 }
 
-static int cmd_connections_list(CommandContext *ctx);
-
-int cmd_connections(CommandContext *ctx) {
-        Control *ctl = ctx->client->control;
-        ctl->list_diag_budget = LIST_DIAG_MAX;
-        int r = cmd_connections_list(ctx);
-        ctl->list_diag_budget = UINT_MAX;
-        return r;
-}
-
 static int cmd_connections_list(CommandContext *ctx) {
         Control *ctl = ctx->client->control;
         Server *filter = find_server_arg(ctx, false);
@@ -146,6 +136,10 @@ static int cmd_connections_list(CommandContext *ctx) {
         json_object_object_add(o, "connections", arr);
         ctx->data = o;
         return 0;
+}
+
+int cmd_connections(CommandContext *ctx) {
+        return with_diag_budget(ctx, cmd_connections_list);
 }
 
 const char *arg_id(CommandContext *ctx) {

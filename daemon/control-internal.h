@@ -120,6 +120,9 @@ struct json_object *conn_to_json(Control *ctl, Conn *c, bool detailed);
 Conn *find_conn(Control *ctl, const char *id, CommandContext *ctx);
 Server *find_server_arg(CommandContext *ctx, bool required);
 const char *arg_id(CommandContext *ctx);
+/* Run a listing command with sock_diag asked about at most LIST_DIAG_MAX closed connections: each
+ * is a netlink round trip on the loop, and a list of 65,536 lingering ones would stall it. */
+int with_diag_budget(CommandContext *ctx, int (*list)(CommandContext *ctx));
 int client_handle_line(ControlClient *cc, const char *line, size_t len);
 void pending_free(Pending *p);
 void session_watch_pump(Control *ctl, Session *s);

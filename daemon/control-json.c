@@ -207,3 +207,11 @@ Server *find_server_arg(CommandContext *ctx, bool required) {
         command_fail(ctx, CONTROL_ERROR_NOT_FOUND, "no server '%s'", name);
         return NULL;
 }
+
+int with_diag_budget(CommandContext *ctx, int (*list)(CommandContext *ctx)) {
+        Control *ctl = ctx->client->control;
+        ctl->list_diag_budget = LIST_DIAG_MAX;
+        int r = list(ctx);
+        ctl->list_diag_budget = UINT_MAX;
+        return r;
+}

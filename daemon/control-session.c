@@ -179,16 +179,6 @@ int cmd_session_open(CommandContext *ctx) {
         return 1;
 }
 
-static int cmd_sessions_list(CommandContext *ctx);
-
-int cmd_sessions(CommandContext *ctx) {
-        Control *ctl = ctx->client->control;
-        ctl->list_diag_budget = LIST_DIAG_MAX;
-        int r = cmd_sessions_list(ctx);
-        ctl->list_diag_budget = UINT_MAX;
-        return r;
-}
-
 static int cmd_sessions_list(CommandContext *ctx) {
         Control *ctl = ctx->client->control;
         struct json_object *arr = json_object_new_array(), *o = json_object_new_object();
@@ -206,6 +196,10 @@ static int cmd_sessions_list(CommandContext *ctx) {
         json_object_object_add(o, "refused_limit", json_object_new_int64((int64_t)ctl->core->sessions_refused_limit));
         ctx->data = o;
         return 0;
+}
+
+int cmd_sessions(CommandContext *ctx) {
+        return with_diag_budget(ctx, cmd_sessions_list);
 }
 
 static size_t send_unsent(const Session *s) {

@@ -102,14 +102,7 @@ static void log_listener(Listener *l, TcpState from, TcpState to, StateSource sr
         if (kvia)
                 log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia);
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
-        const TcpTransition *edge = tcp_transition_find(from, to);
-        if (edge)
-                log_entry_add(&e, "TCPEDU_REASON", "%s", edge->event);
-        if (reason && (!edge || strcmp(reason, edge->event) != 0))
-                log_entry_add(&e, "TCPEDU_CAUSE", "%s", reason);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        log_entry_add(&e, "TCPEDU_MONOTONIC_USEC", "%" PRIu64, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
+        log_step_fields(&e, from, to, reason);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
