@@ -189,11 +189,29 @@ void conn_free(Conn *c) {
         free(c);
 }
 
-/* Both FINs have been exchanged; the daemon sent the first one. */
+/* Our FIN went out after the peer's (LAST_ACK) and its last data is read: the fd's own state is
+ * the kernel's word (a closed socket is in no table sock_diag can search). */
+static void conn_end_passive(Conn *c) {
+        int k = tcp_kernel_state(c->fd);
+        conn_set_state(c, k > 0 ? tcp_state_from_kernel(k) : TCP_STATE_LAST_ACK, k > 0 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
+                       "tcp_info", c->close_reason);
+        conn_close_fd(c, false);
+        conn_detach(c);
+        if (c->state == TCP_STATE_CLOSED)
+                conn_finish(c, NULL);
+        else
+                conn_linger(c, 0);
+}
+
+/* Both FINs have been exchanged and the peer's is read. */
 void conn_after_both_fins(Conn *c) {
         Core *m = c->server->core;
         SockDiagResult d;
 
+        if (c->state == TCP_STATE_CLOSE_WAIT || c->state == TCP_STATE_LAST_ACK) {
+                conn_end_passive(c);
+                return;
+        }
         int r = sock_diag_lookup(m->diag_fd, &c->local.sa, &c->peer.sa, &d);
         if (r == 0) {
                 c->diag_cookie = d.cookie;
@@ -223,15 +241,7 @@ void conn_finish_passive(Conn *c) {
                 return;
         }
         c->shut_wr = true;
-        int k = tcp_kernel_state(c->fd);
-        conn_set_state(c, k > 0 ? tcp_state_from_kernel(k) : TCP_STATE_LAST_ACK, k > 0 ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, k,
-                       "tcp_info", c->close_reason);
-        conn_close_fd(c, false);
-        conn_detach(c);
-        if (c->state == TCP_STATE_CLOSED)
-                conn_finish(c, NULL);
-        else
-                conn_linger(c, 0);
+        conn_end_passive(c);
 }
 
 static int close_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -304,9 +314,12 @@ static void conn_close_full(Conn *c, const char *reason, uint64_t timeout) {
                 return;
         if (!c->peer_eof && tcp_kernel_state(c->fd) == 8 /* TCP_CLOSE_WAIT */) {
                 /* The peer's FIN is in and not read yet: ours is the second FIN, the passive path
-                 * (LAST_ACK), whatever our reads have seen so far. */
+                 * (LAST_ACK), whatever our reads have seen so far. Data still ahead of that FIN is
+                 * read first (a half-closed session delivers it; a close drops it): closing a
+                 * socket with unread data would answer the peer with RST. */
                 conn_set_state(c, TCP_STATE_CLOSE_WAIT, STATE_SOURCE_KERNEL, 8, "tcp_info", NULL);
-                c->peer_eof = true;
+                if (!conn_has_unread(c))
+                        c->peer_eof = true;
         }
         if (c->peer_eof) {
                 /* Held in CLOSE_WAIT (a session): now send our FIN, after what is still queued. */

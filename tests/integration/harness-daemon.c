@@ -358,6 +358,23 @@ int daemon_fd_count(Daemon *d) {
         return n;
 }
 
+const char *daemon_fd_list(Daemon *d) {
+        DIR *dir = opendir(tstr("/proc/%d/fd", (int)d->pid));
+        char *out = tstr("%s", "");
+        if (!dir)
+                return "(unreadable)";
+        for (struct dirent *de; (de = readdir(dir));) {
+                char target[256];
+                if (de->d_name[0] == '.')
+                        continue;
+                ssize_t n = readlink(tstr("/proc/%d/fd/%s", (int)d->pid, de->d_name), target, sizeof(target) - 1);
+                target[n > 0 ? n : 0] = 0;
+                out = tstr("%s%s%s=%s", out, *out ? " " : "", de->d_name, target);
+        }
+        closedir(dir);
+        return out;
+}
+
 rlim_t raise_nofile(rlim_t n) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)

@@ -155,6 +155,8 @@ long daemon_vmrss_kb(Daemon *d);
 long daemon_cpu_ms(Daemon *d);
 /* Open file descriptors of the process (entries of /proc/PID/fd); -1 if unreadable. */
 int daemon_fd_count(Daemon *d);
+/* Its open fds as "N=target" words, for a message when a count is off. */
+const char *daemon_fd_list(Daemon *d);
 /* Raise this process's RLIMIT_NOFILE soft limit to at least n (up to the hard limit): tests that
  * hold many sockets. Returns the new soft limit. */
 rlim_t raise_nofile(rlim_t n);

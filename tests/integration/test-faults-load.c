@@ -182,6 +182,7 @@ static void test_fd_exhaustion(void) {
         Addr a;
         REQUIRE(daemon_listener(d, "127.0.0.1", &a), "no listener");
         int fds_before = daemon_fd_count(d);
+        const char *fd_list_before = daemon_fd_list(d);
 
         int first[N_FIRST];
         for (int i = 0; i < N_FIRST; i++) {
@@ -300,7 +301,8 @@ static void test_fd_exhaustion(void) {
                 if (fd[i] >= 0)
                         sock_close(fd[i]);
         int fds_after = wait_fd_count(d, fds_before + N_FIRST, 10000);
-        EXPECT(fds_after == fds_before + N_FIRST, "the daemon has %d fds open, expected %d", fds_after, fds_before + N_FIRST);
+        EXPECT(fds_after == fds_before + N_FIRST, "the daemon has %d fds open, expected %d\n    at start: %s\n    now: %s", fds_after,
+               fds_before + N_FIRST, fd_list_before, daemon_fd_list(d));
         json_object *o = CTL_JSON(d, "servers");
         json_object *s = o ? json_object_array_get_idx(jpath(o, "servers"), 0) : NULL;
         EXPECT(jnum(s, "refused.fd_limit") == (long long)resets, "the daemon counted %lld fd_limit refusals, the clients saw %u resets",

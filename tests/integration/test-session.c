@@ -1606,6 +1606,68 @@ static void test_small_buffer_and_reload(void) {
         EXPECT_INT(daemon_stop(d), 0);
 }
 
+/* The peer's data and FIN wait in the kernel, unread (the session's buffer is full), when the
+ * session is closed: the rest is still read (half-close: delivered; close: dropped), the peer sees
+ * our FIN, not a reset, and the path is the passive one the kernel took. */
+static void close_with_unread(const char *how) {
+        Daemon *d = start_daemon("session_buffer = 4K\n", NULL, NULL);
+        Addr la;
+        int lfd = LISTENER(8, &la);
+        char peer[ADDR_STR_MAX];
+        Ctl *c = CTL_OPEN(d, "control");
+        json_object *s = OPEN(c, fmt_addr(&la), NULL);
+        const char *id = jstr_copy(s, "id"), *local = jstr_copy(s, "local");
+        int p = ACCEPT(lfd, peer);
+        enum { TOTAL = 4096 + 3000 };
+        uint8_t *sent = keep(malloc(TOTAL));
+        flood_pattern(sent, TOTAL, 0);
+        EXPECT_INT(send_all(p, sent, TOTAL, IO_TIMEOUT_MS), 0);
+        REQUIRE(shutdown(p, SHUT_WR) == 0, "shutdown: %m");
+        /* the kernel has the FIN (CLOSE_WAIT) behind data the daemon did not read */
+        TcpSocketInfo ti = { 0 };
+        uint16_t lport = (uint16_t)atoi(strrchr(local, ':') + 1);
+        for (uint64_t end = now_ms() + 10000; now_ms() < end; (void)poll(NULL, 0, 10))
+                if (tcp_socket_info(lport, addr_port(&la), &ti) && ti.state == 8 && ti.recv_q > 0 &&
+                    jint(jobj(CONN_INFO(c, id), "session"), "buffered") == 4096)
+                        break;
+        REQUIRE(ti.state == 8 && ti.recv_q > 0, "the daemon's socket: state %d, Recv-Q %lu", ti.state, ti.recv_q);
+
+        OK(CALL(c, "session-close", id_arg(id, tstr("\"how\":\"%s\"", how))));
+        if (strcmp(how, "shutdown") == 0) {
+                /* as tcpeductl connect takes it: a watcher, to the end */
+                OK(CALL(c, "session-watch", id_arg(id, NULL)));
+                size_t got = 0;
+                uint8_t *back = keep(malloc(TOTAL));
+                for (json_object *e = EVENT(c); e && strcmp(jstr(e, "event"), "end") != 0; e = EVENT(c)) {
+                        size_t n = 0;
+                        uint8_t *data = strcmp(jstr(e, "event"), "data") == 0 ? data_of(e, &n) : NULL;
+                        REQUIRE(got + n <= TOTAL, "%zu bytes at %zu: more than was sent", n, got);
+                        if (data)
+                                memcpy(back + got, data, n);
+                        got += n;
+                }
+                EXPECT(got == TOTAL && memcmp(back, sent, TOTAL) == 0, "%zu of %d bytes came after the half-close", got, (int)TOTAL);
+        }
+        EXPECT_INT(wait_closed(p, IO_TIMEOUT_MS), 0);
+        WAIT_STATE(c, id, NULL);
+        if (journal_available("close with unread data")) {
+                JList *t = transitions(d, id, 5);
+                EXPECT_STR(path_of(t), "CLOSED>SYN_SENT>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSED");
+                if (t->n == 5) /* (LAST_ACK, on loopback, is over before TCP_INFO can see it) */
+                        EXPECT_FIELD(t->e[4], "TCPEDU_STATE_SOURCE", "kernel");
+        }
+        fd_close(p);
+        EXPECT_INT(daemon_stop(d), 0);
+}
+
+static void test_half_close_with_unread(void) {
+        close_with_unread("shutdown");
+}
+
+static void test_close_with_unread(void) {
+        close_with_unread("close");
+}
+
 int main(void) {
         static CU_TestInfo tests[] = {
                 { "session to the echo server, both sides in the journal", test_echo_both_sides },
@@ -1625,6 +1687,8 @@ int main(void) {
                 { "waiting replies when sessions or clients end", test_waiting_replies },
                 { "a watcher that does not read: bounded, then byte-exact", test_slow_watcher },
                 { "a line longer than session_buffer; reload", test_small_buffer_and_reload },
+                { "half-close with the peer's data and FIN unread: all of it delivered", test_half_close_with_unread },
+                { "close with the peer's data and FIN unread: our FIN, no reset", test_close_with_unread },
                 CU_TEST_INFO_NULL,
         };
         static CU_SuiteInfo suites[] = {
