@@ -67,6 +67,7 @@ static const char *const source_table[_STATE_SOURCE_MAX] = {
         [STATE_SOURCE_KERNEL] = "kernel",
         [STATE_SOURCE_INFERRED] = "inferred",
         [STATE_SOURCE_SYSCALL] = "syscall",
+        [STATE_SOURCE_BPF] = "bpf",
 };
 
 const char *tcp_state_to_string(TcpState s) {

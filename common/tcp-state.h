@@ -29,6 +29,7 @@ typedef enum StateSource {
         STATE_SOURCE_KERNEL,
         STATE_SOURCE_INFERRED,
         STATE_SOURCE_SYSCALL,
+        STATE_SOURCE_BPF, /* the kernel's own tracepoint (inet_sock_set_state), as it happened */
         _STATE_SOURCE_MAX,
         _STATE_SOURCE_INVALID = -EINVAL,
 } StateSource;

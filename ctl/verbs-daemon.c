@@ -24,6 +24,14 @@ static void print_status(struct json_object *d) {
         printf("connections:  %" PRId64 " open, %" PRId64 " lingering in the kernel\n", jint(d, "connections"), jint(d, "lingering"));
         printf("sessions:     %" PRId64 " open (max_sessions %" PRId64 ")\n", jint(d, "sessions"), jint(d, "max_sessions"));
         printf("transitions:  %" PRId64 " (log_transitions=%s)\n", jint(d, "transitions"), jstr(d, "log_transitions"));
+        struct json_object *k = jget(d, "kernel");
+        if (k && jstr(k, "source") && strcmp(jstr(k, "source"), "bpf") == 0)
+                printf("kernel:       bpf (%s): %" PRId64 " events, %" PRId64 " filtered, %" PRId64 " dropped, %" PRId64
+                       " fallbacks; %" PRId64 " retransmits, %" PRId64 " resets\n",
+                       jstr(k, "reason"), jint(k, "events"), jint(k, "filtered"), jint(k, "dropped"), jint(k, "fallbacks"),
+                       jint(k, "retransmits"), jint(k, "resets_sent") + jint(k, "resets_received"));
+        else if (k)
+                printf("kernel:       tcp_info (%s)\n", jstr(k, "reason"));
         printf("log:          %s: %" PRId64 " written, %" PRId64 " dropped (%" PRId64 " queue full, %" PRId64 " write failed), %" PRId64
                " queued\n",
                jstr(log, "target"), jint(log, "written"), jint(log, "dropped"), jint(log, "dropped_queue_full"),

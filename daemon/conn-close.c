@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn-internal.h"
+#include "conn-kernel.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "server-type.h"
@@ -178,6 +179,7 @@ void conn_free(Conn *c) {
         if (!c)
                 return;
         list_remove(&c->flush_node);
+        conn_kernel_untrack(c);
         if (c->server->vt->conn_free)
                 c->server->vt->conn_free(c);
         conn_timer_stop(c);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn-internal.h"
+#include "conn-kernel.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "server-type.h"
@@ -153,6 +154,7 @@ int conn_connect(Server *s, Session *session, uid_t owner, const SockaddrUnion *
         timeline_add(c, TCP_STATE_CLOSED, STATE_SOURCE_KERNEL, core_now(m, CLOCK_REALTIME));
         *ret = c;
 
+        (void)conn_kernel_track(c, false); /* its cookie is watched before the SYN */
         r = connect(fd, &target->sa, sockaddr_len(&target->sa));
         int err = r < 0 ? errno : 0;
         socklen_t len = sizeof(SockaddrUnion);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conn-internal.h"
+#include "conn-kernel.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "server-type.h"
@@ -69,6 +70,8 @@ static void log_transition(Conn *c, TcpState from, TcpState to, StateSource src,
         } else if (kvia)
                 log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", kvia); /* sock_diag: the kernel has no such socket */
         log_entry_add(&e, "TCPEDU_STATE_SOURCE", "%s", state_source_to_string(src));
+        if (src == STATE_SOURCE_BPF && c->kernel_ns)
+                log_entry_add(&e, "TCPEDU_KERNEL_TIME_NSEC", "%" PRIu64, c->kernel_ns);
         log_entry_add(&e, "TCPEDU_STATE_DURATION_USEC", "%" PRIu64, duration);
         log_step_fields(&e, from, to, cause);
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
@@ -89,12 +92,22 @@ void conn_set_state_full(Conn *c, TcpState to, StateSource src, int kstate, cons
 
         if (to < 0 || to == c->state)
                 return;
+        /* a tracked connection's steps are the tracepoint's: another source only confirms them */
+        if (src != STATE_SOURCE_BPF && c->kernel_tracked && !conn_kernel_other_source(c, to, kvia))
+                return;
+        if (to == c->state)
+                return;
         if (c->state == TCP_STATE_CLOSED && !(c->session && c->n_timeline == 1)) {
                 /* A connection does not come back from CLOSED (a session starts there, once); reaching here is a bug, not a path. */
                 log_msg(m, LOG_ERR, NULL, "BUG: connection %s: transition out of CLOSED to %s ignored", c->id, tcp_state_to_string(to));
                 return;
         }
-        n = tcp_state_path(c->state, to, reset, path, ELEMENTSOF(path));
+        if (src == STATE_SOURCE_BPF && tcp_transition_find(c->state, to)) {
+                /* the tracepoint reports each step: the edge it took, a reset's included */
+                path[0] = to;
+                n = 1;
+        } else
+                n = tcp_state_path(c->state, to, reset, path, ELEMENTSOF(path));
         if (n < 0 && !reset)
                 n = tcp_state_path(c->state, to, true, path, ELEMENTSOF(path));
         if (n < 0) {
@@ -170,8 +183,19 @@ void conn_record_refused(Server *s, int fd, const struct sockaddr *peer, const c
                 memset(&id, 0, sizeof(id));
         id_format(id.bytes, c.id);
         c.close_reason = cause;
-        conn_enter_syn_received(&c);
-        conn_observe(&c, NULL);
+        if (conn_kernel_track(&c, true)) {
+                /* the kernel's own steps, the reset included: it is in the ring when close() returns */
+                c.fd = safe_close(c.fd);
+                conn_kernel_drain(m);
+                bool whole = c.kernel_tracked && c.state == TCP_STATE_CLOSED;
+                conn_kernel_untrack(&c);
+                if (whole)
+                        return;
+        } else {
+                if (c.n_timeline == 0)
+                        conn_enter_syn_received(&c);
+                conn_observe(&c, NULL);
+        }
         c.fd = safe_close(c.fd);
         int r = sock_diag_lookup(m->diag_fd, &c.local.sa, &c.peer.sa, &d);
         conn_set_state_full(&c, TCP_STATE_CLOSED, r == -ENOENT ? STATE_SOURCE_KERNEL : STATE_SOURCE_INFERRED, -1,

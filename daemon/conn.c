@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conn-internal.h"
+#include "conn-kernel.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 #include "server-type.h"
@@ -113,6 +114,7 @@ void conn_mark_active(Conn *c) {
 
 /* Our FIN's ACK may arrive after we looked: catch FIN_WAIT_2 from the kernel when there is news. */
 void conn_refresh(Conn *c) {
+        conn_kernel_drain(c->server->core);
         /* Not from ESTABLISHED: a peer's FIN is followed where its data is read, so that the data
          * comes before the close (the query still shows the kernel's CLOSE_WAIT as kernel_state). */
         if (c->fd >= 0 && !c->dead && c->state == TCP_STATE_FIN_WAIT_1)
@@ -332,8 +334,11 @@ int conn_new(Server *s, int fd, const SockaddrUnion *peer, Conn **ret) {
 
         if (core_wants_events(m))
                 log_connect(c);
-        conn_enter_syn_received(c);
-        conn_observe(c, NULL); /* each step is named by its own event */
+        if (!conn_kernel_track(c, true)) {
+                if (c->n_timeline == 0) /* (the eBPF source may have recorded the first steps before it fell back) */
+                        conn_enter_syn_received(c);
+                conn_observe(c, NULL); /* each step is named by its own event */
+        }
         server_arm_idle_timer(s);
         if (s->vt->on_connect)
                 s->vt->on_connect(c);

@@ -12,11 +12,36 @@
 #include <unistd.h>
 
 #include "chat.h"
+#include "conn-kernel.h"
 #include "control-internal.h"
 #include "macro.h"
 #include "server-type.h"
 
 /* ---- commands ---- */
+
+/* Where the recorded states come from, why, and the eBPF source's counters. */
+static struct json_object *kernel_source_json(Core *core) {
+        ConnKernelStats ks;
+        struct json_object *k = json_object_new_object();
+        conn_kernel_stats(core, &ks);
+        json_object_object_add(k, "source", json_object_new_string(ks.bpf ? "bpf" : "tcp_info"));
+        json_object_object_add(k, "reason", json_object_new_string(core->kernel_source_why));
+        if (!ks.bpf)
+                return k;
+#define KSTAT(name, v) json_object_object_add(k, name, json_object_new_int64((int64_t)(v)))
+        KSTAT("events", ks.events);
+        KSTAT("filtered", ks.filtered);
+        KSTAT("dropped", ks.dropped);
+        KSTAT("held", ks.held);
+        KSTAT("unmatched", ks.unmatched);
+        KSTAT("held_overflow", ks.held_overflow);
+        KSTAT("fallbacks", ks.fallbacks);
+        KSTAT("retransmits", ks.retransmits);
+        KSTAT("resets_sent", ks.resets_sent);
+        KSTAT("resets_received", ks.resets_received);
+#undef KSTAT
+        return k;
+}
 
 int cmd_status(CommandContext *ctx) {
         Control *ctl = ctx->client->control;
@@ -43,6 +68,7 @@ int cmd_status(CommandContext *ctx) {
         json_object_object_add(o, "sessions", json_object_new_int64(session_count(ctl->core)));
         json_object_object_add(o, "max_sessions", json_object_new_int64(ctl->core->session_server->cfg.max_clients));
         json_object_object_add(o, "transitions", json_object_new_int64((int64_t)ctl->core->transitions));
+        json_object_object_add(o, "kernel", kernel_source_json(ctl->core));
         json_object_object_add(o, "log_transitions", json_object_new_string(log_transitions_to_string(ctl->core->log_transitions)));
         json_object_object_add(o, "log_level", json_object_new_string(log_level_to_string(ctl->core->log_level)));
         json_object_object_add(log, "target", json_object_new_string(js.to_stderr ? "stderr" : "journal"));
@@ -304,6 +330,16 @@ int cmd_stats(CommandContext *ctx) {
         STAT("bytes_out", bytes_out);
         STAT("transitions", ctl->core->transitions);
         STAT("lingering_untracked", ctl->core->lingering_untracked);
+        ConnKernelStats ks;
+        conn_kernel_stats(ctl->core, &ks);
+        STAT("kernel_events", ks.events);
+        STAT("kernel_events_filtered", ks.filtered);
+        STAT("kernel_events_dropped", ks.dropped);
+        STAT("kernel_events_unmatched", ks.unmatched);
+        STAT("kernel_fallbacks", ks.fallbacks);
+        STAT("retransmits", ks.retransmits);
+        STAT("resets_sent", ks.resets_sent);
+        STAT("resets_received", ks.resets_received);
         STAT("log_submitted", js.submitted);
         STAT("log_written", js.written);
         STAT("log_dropped_queue_full", js.dropped_full);

@@ -107,6 +107,7 @@ struct json_object *conn_to_json(Control *ctl, Conn *c, bool detailed) {
         int k = conn_kernel_state(ctl, c, &via);
         json_object_object_add(o, "kernel_state", k > 0 ? json_object_new_string(tcp_kernel_state_to_string(k)) : NULL);
         json_object_object_add(o, "kernel_source", json_object_new_string(via));
+        json_object_object_add(o, "state_source", json_object_new_string(c->kernel_tracked ? "bpf" : "tcp_info"));
         json_object_object_add(o, "age_usec", json_object_new_int64((int64_t)(now - c->timeline[0].usec)));
         json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)c->bytes_in));
         json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)c->bytes_out));
@@ -126,6 +127,14 @@ struct json_object *conn_to_json(Control *ctl, Conn *c, bool detailed) {
         }
         json_object_object_add(o, "timeline", tl);
         json_object_object_add(o, "close_reason", c->close_reason ? json_object_new_string(c->close_reason) : NULL);
+        if (c->kernel_tracked || c->retransmits || c->resets_sent || c->resets_received) {
+                /* seen by the eBPF source, each also a journal record */
+                struct json_object *kv = json_object_new_object();
+                json_object_object_add(kv, "retransmits", json_object_new_int64(c->retransmits));
+                json_object_object_add(kv, "resets_sent", json_object_new_int64(c->resets_sent));
+                json_object_object_add(kv, "resets_received", json_object_new_int64(c->resets_received));
+                json_object_object_add(o, "kernel_events", kv);
+        }
         if (c->session) {
                 Session *s = c->session;
                 struct json_object *so = json_object_new_object();

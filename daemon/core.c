@@ -177,13 +177,3 @@ void core_done(Core *core) {
         core->journal = journal_free(core->journal);
         core->config = config_free(core->config);
 }
-
-int kernel_source_validate(const Config *c, ConfigErrors *errs) {
-        if (c->daemon.kernel_source != KERNEL_SOURCE_BPF)
-                return 0;
-        ConfigOrigin o = config_daemon_key_origin(c, "kernel_source");
-        config_errors_add(errs, o.line ? config_origin_file(c, o) : c->main_path, o.line,
-                          "kernel_source = bpf: this tcpedud records states from tcp_info only (the eBPF source is not used by the "
-                          "daemon yet); use auto or tcp_info");
-        return -EINVAL;
-}

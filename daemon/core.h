@@ -86,6 +86,9 @@ struct Core {
         void (*session_event)(void *userdata, Session *s, SessionEvent ev);
         void *session_event_userdata;
 
+        struct ConnKernel *kernel; /* the eBPF kernel source (conn-kernel.c); NULL: TCP_INFO and sock_diag */
+        char kernel_source_why[256]; /* why this source: the setting, or why eBPF could not be loaded */
+
         PassedFds passed; /* sockets systemd passed at start */
         bool privileges_dropped; /* root given up: plug-ins are held to the rules for root */
         char user_name[64], group_name[64]; /* who the daemon runs as, resolved at start (status) */
@@ -127,7 +130,5 @@ void core_conn_gone(Core *core);
 void core_exit(Core *core);
 
 /* A source that stops with the listeners when the fd limit is hit (server.c's accept_pause). */
-/* kernel_source: what this daemon can honour (errors as FILE:LINE: message). */
-int kernel_source_validate(const Config *c, ConfigErrors *errs);
 
 int core_add_accept_source(Core *core, sd_event_source *source);

@@ -64,3 +64,6 @@ LogTarget log_target_from_string(const char *s);
 #define MID_CHAT_DROP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a12"
 #define MID_CONNECT_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a13"
 #define MID_UNWATCHED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a14"
+#define MID_RETRANSMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a15"
+#define MID_RESET "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a16"
+#define MID_KERNEL_SOURCE "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a17"

@@ -3,6 +3,7 @@
  * daemon's loop, its watch maps and counters behind a small API (kernel-bpf.h). Without HAVE_BPF
  * only the failure remains, with the reason the build gave. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct KernelBpf {
         void *userdata;
         uint64_t events; /* delivered to fn */
         unsigned budget; /* events left to deliver in this dispatch */
+        bool reading; /* inside ring_buffer__consume(): a drain from fn must not read the same record again */
 };
 
 static const KernelEventKind kind_of[_TCPSTATE_KIND_MAX] = {
@@ -104,9 +106,22 @@ static int on_ring_ready(sd_event_source *s, int fd, uint32_t revents, void *use
         (void)s;
         (void)fd;
         (void)revents;
+        if (k->reading)
+                return 0;
         k->budget = KERNEL_BPF_EVENTS_PER_WAKEUP;
+        k->reading = true;
         (void)ring_buffer__consume(k->ring);
+        k->reading = false;
         return 0;
+}
+
+void kernel_bpf_drain(KernelBpf *k) {
+        if (!k || k->reading)
+                return;
+        k->budget = UINT_MAX;
+        k->reading = true;
+        (void)ring_buffer__consume(k->ring);
+        k->reading = false;
 }
 
 /* What a failed load most likely means, for the one line kernel_bpf_open() gives. */
@@ -298,6 +313,10 @@ int kernel_bpf_unwatch_cookie(KernelBpf *k, uint64_t cookie) {
 void kernel_bpf_stats(KernelBpf *k, KernelBpfStats *ret) {
         (void)k;
         *ret = (KernelBpfStats){};
+}
+
+void kernel_bpf_drain(KernelBpf *k) {
+        (void)k;
 }
 
 #endif

@@ -68,6 +68,10 @@ int kernel_bpf_watch_port(KernelBpf *k, uint16_t port);
 int kernel_bpf_unwatch_port(KernelBpf *k, uint16_t port);
 int kernel_bpf_watch_cookie(KernelBpf *k, uint64_t cookie);
 int kernel_bpf_unwatch_cookie(KernelBpf *k, uint64_t cookie);
+/* Deliver every event the ring holds now, before returning (a change the kernel made before this
+ * call is in the ring by then: the tracepoint runs before the state is set). A no-op from inside
+ * the callback. */
+void kernel_bpf_drain(KernelBpf *k);
 /* events: delivered to the callback; dropped and filtered: summed over CPUs, read from the maps. */
 void kernel_bpf_stats(KernelBpf *k, KernelBpfStats *ret);
 

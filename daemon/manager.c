@@ -23,6 +23,7 @@
 
 #include "chat.h"
 #include "conn.h"
+#include "conn-kernel.h"
 #include "control.h"
 #include "echo.h"
 #include "enhanced.h"
@@ -205,6 +206,21 @@ fail:
         return r;
 }
 
+/* Where the recorded states come from, and why: one record at start. */
+static void log_kernel_source(Manager *m) {
+        bool bpf = conn_kernel_active(&m->core);
+        LogEntry e;
+        log_entry_init(&e, LOG_NOTICE, MID_KERNEL_SOURCE);
+        log_entry_add(&e, "MESSAGE", "TCP states from %s: %s",
+                      bpf ? "bpf (the kernel's inet_sock_set_state tracepoint; TIME_WAIT from sock_diag)"
+                          : "tcp_info (TCP_INFO on open sockets, sock_diag after close)",
+                      m->core.kernel_source_why);
+        log_entry_add(&e, "TCPEDU_EVENT", "kernel-source");
+        log_entry_add(&e, "TCPEDU_KERNEL_SOURCE", "%s", bpf ? "bpf" : "tcp_info");
+        log_entry_add(&e, "TCPEDU_REASON", "%s", m->core.kernel_source_why);
+        core_emit(&m->core, &e, true);
+}
+
 int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
         char summary[1024];
         /* The control socket first: a second daemon on the same socket must fail before it binds anything. */
@@ -213,6 +229,14 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
                 const char *path = control_path(m->control);
                 snprintf(error, error_size, "control socket %s: %s", path[0] ? path : "(none)",
                          r == -EADDRINUSE ? "in use by another running tcpedud" : strerror(-r));
+                config_free(config);
+                return r;
+        }
+        /* The eBPF source before the listeners (their ports are watched as they open) and while
+         * root (loading it needs CAP_BPF and CAP_PERFMON; its fds stay usable after the drop). */
+        r = conn_kernel_start(&m->core, config->daemon.kernel_source, m->core.kernel_source_why, sizeof(m->core.kernel_source_why));
+        if (r < 0) {
+                snprintf(error, error_size, "kernel_source = bpf: the eBPF source cannot be used: %s", m->core.kernel_source_why);
                 config_free(config);
                 return r;
         }
@@ -228,10 +252,7 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
                 return r;
         log_msg(&m->core, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers",
                 m->core.config->main_path, m->core.n_servers);
-        log_msg(&m->core, LOG_NOTICE, NULL,
-                "TCP states from tcp_info (TCP_INFO on open sockets, sock_diag after close): kernel_source = %s%s",
-                kernel_source_to_string(m->core.config->daemon.kernel_source),
-                m->core.config->daemon.kernel_source == KERNEL_SOURCE_AUTO ? ", and the eBPF source is not used by this tcpedud yet" : "");
+        log_kernel_source(m);
         passed_fds_report_unused(m);
         manager_update_status(m);
         manager_notify(m, "READY=1");
@@ -264,6 +285,7 @@ Manager *manager_free(Manager *m) {
                 server_unref(m->core.servers[i]);
         server_unref(m->core.session_server);
         free(m->core.servers);
+        conn_kernel_stop(&m->core);
         sd_event_source_disable_unref(m->epoll_source);
         sd_event_source_disable_unref(m->status_timer);
         manager_notify_close(m);

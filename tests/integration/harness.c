@@ -259,8 +259,18 @@ int write_harness_dropin(const char *conf_path) {
                 return -errno;
         /* user = root: a test daemon started as root stays root unless the test says otherwise (with a
          * user tcpedu on the machine, the default would switch to it). */
-        return write_file(tstr("%s/00-harness.conf", dir), tstr("[daemon]\ncontrol_socket = %.*s/control.sock\nuser = root\n",
-                                                                slash ? (int)(slash - conf_path) : 1, slash ? conf_path : "."));
+        /* kernel_source: tcp_info unless the test names one, or TCPEDU_TEST_KERNEL_SOURCE does (the
+         * suite's expectations are written for the source a daemon without CAP_BPF has; the eBPF
+         * source has tests of its own, and the whole suite can be run on it with that variable). */
+        const char *text = read_file_text(conf_path), *ks = getenv("TCPEDU_TEST_KERNEL_SOURCE");
+        bool named = text && strstr(text, "kernel_source");
+        return write_file(tstr("%s/00-harness.conf", dir),
+                          tstr("[daemon]\ncontrol_socket = %.*s/control.sock\nuser = root\n%s%s%s", slash ? (int)(slash - conf_path) : 1,
+                               slash ? conf_path : ".", named ? "" : "kernel_source = ",
+                               named       ? ""
+                               : ks && *ks ? ks
+                                           : "tcp_info",
+                               named ? "" : "\n"));
 }
 
 char *read_file_text(const char *path) {

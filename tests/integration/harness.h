@@ -35,6 +35,9 @@
 #define MID_RELOAD_FAILED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a09"
 #define MID_DAEMON_STOP "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a0c"
 #define MID_UNWATCHED "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a14"
+#define MID_RETRANSMIT "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a15"
+#define MID_RESET "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a16"
+#define MID_KERNEL_SOURCE "4a1b7fd3b3b44f6a8a7d2f0e5c9c1a17"
 
 #define ADDR_STR_MAX 64
 
