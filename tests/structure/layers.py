@@ -19,7 +19,7 @@ import sys
 # Lowest first. A module is a daemon/*.c file without its extension; headers share their module's layer.
 LAYERS = [
     ("core", ["journal", "core", "passed-fds", "privileges", "kernel-bpf"]),
-    ("conn", ["conn", "conn-close", "conn-connect", "conn-state", "conn-timer", "server"]),
+    ("conn", ["conn", "conn-close", "conn-connect", "conn-kernel", "conn-state", "conn-timer", "server"]),
     ("types", ["echo", "framed", "plugin", "enhanced", "chat", "session"]),
     ("control", ["control", "control-dispatch", "control-commands", "control-session", "control-json"]),
     ("manager", ["manager", "manager-reload", "manager-notify"]),
@@ -27,7 +27,7 @@ LAYERS = [
 ]
 # Files allowed to call each other both ways: one component each.
 COMPONENTS = [
-    {"conn", "conn-close", "conn-connect", "conn-state", "conn-timer", "server"},
+    {"conn", "conn-close", "conn-connect", "conn-kernel", "conn-state", "conn-timer", "server"},
     {"control", "control-dispatch", "control-commands", "control-session", "control-json"},
     {"manager", "manager-reload", "manager-notify"},
 ]
