@@ -31,6 +31,7 @@ struct ConnKernel {
         Held held[CONN_KERNEL_HELD_MAX]; /* a FIFO of events for cookies not known yet */
         size_t held_head, held_n;
         uint64_t last_dropped;
+        sd_event_source *check; /* once a second: were events lost? */
         ConnKernelStats st;
 };
 
@@ -238,9 +239,16 @@ static void on_event(void *userdata, const KernelEvent *ev) {
                 apply(k, c, ev);
         else
                 hold(k, ev);
-        /* a lost event shows as a gap at the next of the same socket; the counter says it at once */
-        if ((k->st.events & 1023) == 0)
-                check_dropped(k);
+}
+
+/* A lost event shows as a gap at the next event of the same socket; the counter, read once a
+ * second, finds the connections that had no event since. */
+static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
+        ConnKernel *k = userdata;
+        check_dropped(k);
+        held_trim(k);
+        sd_event_source_set_time(source, usec + USEC_PER_SEC);
+        return 0;
 }
 
 /* ---- the API ---- */
@@ -264,6 +272,15 @@ int conn_kernel_start(Core *core, int kernel_source, char *why, size_t why_size)
                 free(k);
                 return kernel_source == KERNEL_SOURCE_BPF ? r : 0;
         }
+        r = sd_event_add_time_relative(core->event, &k->check, CLOCK_MONOTONIC, USEC_PER_SEC, 100 * USEC_PER_MSEC, on_check, k);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(k->check, SD_EVENT_ON);
+        if (r < 0) {
+                snprintf(why, why_size, "no timer for the eBPF source: %s", strerror(-r));
+                kernel_bpf_free(k->bpf);
+                free(k);
+                return kernel_source == KERNEL_SOURCE_BPF ? r : 0;
+        }
         core->kernel = k;
         snprintf(why, why_size, "kernel_source = %s", kernel_source == KERNEL_SOURCE_BPF ? "bpf" : "auto, and the eBPF programs loaded");
         return 0;
@@ -279,6 +296,7 @@ void conn_kernel_stop(Core *core) {
                         c->kernel_next = NULL;
                         c->kernel_tracked = false;
                 }
+        sd_event_source_disable_unref(k->check);
         kernel_bpf_free(k->bpf);
         free(k);
         core->kernel = NULL;

@@ -14,6 +14,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "kernel-bpf.h"
 #include "kernel-tcp.h"
 #include "macro.h"
 
@@ -176,4 +177,14 @@ void core_done(Core *core) {
         core->event = sd_event_unref(core->event);
         core->journal = journal_free(core->journal);
         core->config = config_free(core->config);
+}
+
+int kernel_source_validate(const Config *c, ConfigErrors *errs) {
+        char why[256];
+        if (c->daemon.kernel_source != KERNEL_SOURCE_BPF || kernel_bpf_available(why, sizeof(why)))
+                return 0;
+        ConfigOrigin o = config_daemon_key_origin(c, "kernel_source");
+        config_errors_add(errs, o.line ? config_origin_file(c, o) : c->main_path, o.line,
+                          "kernel_source = bpf: the eBPF source cannot be used here: %s (use auto or tcp_info)", why);
+        return -EINVAL;
 }

@@ -132,3 +132,7 @@ void core_exit(Core *core);
 /* A source that stops with the listeners when the fd limit is hit (server.c's accept_pause). */
 
 int core_add_accept_source(Core *core, sd_event_source *source);
+/* kernel_source = bpf where it cannot be had whoever starts the daemon (built without eBPF, no
+ * BTF): an error as FILE:LINE: message. What only starting can tell (capabilities, the verifier)
+ * is said at start. */
+int kernel_source_validate(const Config *c, ConfigErrors *errs);

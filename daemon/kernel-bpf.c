@@ -30,6 +30,19 @@ _printf_(3, 4) static void say(char *why, size_t why_size, const char *fmt, ...)
         va_end(ap);
 }
 
+bool kernel_bpf_available(char *why, size_t why_size) {
+#if HAVE_BPF
+        if (access(BTF_PATH, R_OK) < 0) {
+                say(why, why_size, "no BTF at " BTF_PATH);
+                return false;
+        }
+        return true;
+#else
+        say(why, why_size, "built without eBPF: %s", TCPEDU_BPF_OFF_REASON);
+        return false;
+#endif
+}
+
 #if HAVE_BPF
 
 #include <bpf/bpf.h>

@@ -21,6 +21,7 @@
  * The step to CLOSE, and a reset sent after it, carry the local port the socket had, though the
  * kernel has given it back by then. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -61,6 +62,9 @@ typedef void (*KernelEventFn)(void *userdata, const KernelEvent *ev);
  * "no BTF at /sys/kernel/btf/vmlinux", "loading the BPF program: Operation not permitted (needs CAP_BPF and CAP_PERFMON)"). */
 int kernel_bpf_open(sd_event *event, KernelEventFn fn, void *userdata, KernelBpf **ret, char *why, size_t why_size);
 KernelBpf *kernel_bpf_free(KernelBpf *k);
+/* Whether the source can be had at all here (built with it, BTF present); why if not. Loading may
+ * still fail (capabilities, the verifier): kernel_bpf_open() says so. */
+bool kernel_bpf_available(char *why, size_t why_size);
 /* Watch a local port (host order, not 0) or a socket cookie. Idempotent; -ENOSPC past
  * KERNEL_BPF_MAX_PORTS ports or KERNEL_BPF_MAX_COOKIES cookies. Unwatching what is not watched is
  * -ENOENT. */

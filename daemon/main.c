@@ -126,7 +126,7 @@ static int run(int argc, char **argv) {
                 return -r;
 
         r = config_load(args.config_path, &config, &errs);
-        if (r >= 0 && (privileges_validate(config, &errs) < 0 ||
+        if (r >= 0 && (privileges_validate(config, &errs) < 0 || kernel_source_validate(config, &errs) < 0 ||
                        plugins_validate(config, false, &errs) < 0)) {
                 config = config_free(config);
                 r = -EINVAL;

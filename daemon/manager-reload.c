@@ -259,7 +259,7 @@ int manager_reload(Manager *m, ConfigErrors *errs, char *summary, size_t summary
 
         manager_notify(m, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64, core_now(&m->core, CLOCK_MONOTONIC));
         r = config_load(m->config_path, &nc, errs);
-        if (r >= 0 && (privileges_validate(nc, errs) < 0 ||
+        if (r >= 0 && (privileges_validate(nc, errs) < 0 || kernel_source_validate(nc, errs) < 0 ||
                        plugins_validate(nc, m->core.privileges_dropped, errs) < 0)) {
                 nc = config_free(nc);
                 r = -EINVAL;
