@@ -18,6 +18,7 @@
 #include "server.h"
 
 #define BUCKETS 16384 /* a power of two */
+#define FALLBACK_WARNINGS_PER_SEC 10
 
 typedef struct Held {
         KernelEvent ev;
@@ -32,6 +33,9 @@ struct ConnKernel {
         size_t held_head, held_n;
         uint64_t last_dropped;
         sd_event_source *check; /* once a second: were events lost? */
+        uint64_t warn_window_usec; /* fall-back warnings: at most FALLBACK_WARNINGS_PER_SEC, the rest counted */
+        unsigned warned;
+        uint64_t suppressed;
         ConnKernelStats st;
 };
 
@@ -133,6 +137,19 @@ static void log_kernel_event(Conn *c, const KernelEvent *ev) {
         core_emit(m, &e, m->log_transitions == LOG_TRANSITIONS_ALL);
 }
 
+/* A new second of fall-back warnings; what the last one did not say is said in one line. */
+static void warn_window(ConnKernel *k) {
+        uint64_t now = core_now(k->core, CLOCK_MONOTONIC);
+        if (now < k->warn_window_usec + USEC_PER_SEC)
+                return;
+        if (k->suppressed)
+                log_msg(k->core, LOG_WARNING, MID_KERNEL_SOURCE, "eBPF source: %" PRIu64 " more connections fell back to TCP_INFO",
+                        k->suppressed);
+        k->warn_window_usec = now;
+        k->warned = 0;
+        k->suppressed = 0;
+}
+
 _printf_(2, 3) static void fall_back(Conn *c, const char *fmt, ...) {
         ConnKernel *k = c->server->core->kernel;
         char why[192];
@@ -141,6 +158,12 @@ _printf_(2, 3) static void fall_back(Conn *c, const char *fmt, ...) {
                 return;
         c->kernel_tracked = false;
         k->st.fallbacks++;
+        warn_window(k);
+        if (k->warned >= FALLBACK_WARNINGS_PER_SEC) {
+                k->suppressed++;
+                return;
+        }
+        k->warned++;
         va_start(ap, fmt);
         vsnprintf(why, sizeof(why), fmt, ap);
         va_end(ap);
@@ -247,6 +270,7 @@ static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         ConnKernel *k = userdata;
         check_dropped(k);
         held_trim(k);
+        warn_window(k);
         sd_event_source_set_time(source, usec + USEC_PER_SEC);
         return 0;
 }
