@@ -206,6 +206,9 @@ static void apply_state(ConnKernel *k, Conn *c, const KernelEvent *ev) {
         c->kernel_ns = ev->time_ns;
         conn_set_state_full(c, to, STATE_SOURCE_BPF, kstate, kvia, step_cause(c, from, to), false);
         c->kernel_ns = 0;
+        /* a lingering connection's end is known now: its watch need not wait for the next poll */
+        if (c->lingering && c->state == TCP_STATE_CLOSED && c->timer)
+                (void)conn_timer_start(c, core_now(k->core, CLOCK_MONOTONIC), NULL);
 }
 
 static void apply(ConnKernel *k, Conn *c, const KernelEvent *ev) {
