@@ -192,6 +192,7 @@ void conn_record_refused(Server *s, int fd, const struct sockaddr *peer, const c
                 if (whole)
                         return;
         } else {
+                conn_kernel_untrack(&c); /* (one that fell back is still in the cookie table: c is on the stack) */
                 if (c.n_timeline == 0)
                         conn_enter_syn_received(&c);
                 conn_observe(&c, NULL);
