@@ -247,7 +247,7 @@ int manager_start(Manager *m, Config *config, char *error, size_t error_size) {
         }
         /* Listeners and the control socket are open: root is not needed any more. */
         const char *created = control_created_path(m->control);
-        r = privileges_drop(&m->core, created, created && control_created_dir(m->control), error, error_size);
+        r = privileges_drop(&m->core, created, created && control_created_dir(m->control), conn_kernel_active(&m->core), error, error_size);
         if (r < 0)
                 return r;
         log_msg(&m->core, LOG_NOTICE, MID_DAEMON_START, "tcpedud " TCPEDU_VERSION " started with %s: %zu servers",

@@ -88,17 +88,62 @@ static void name_of_gid(gid_t gid, char *buf, size_t size) {
                 snprintf(buf, size, "%u", (unsigned)gid);
 }
 
-/* Effective or permitted capabilities left: after setresuid() from root to another user the
- * kernel clears both (no SECBIT_KEEP_CAPS), and this checks that it did. */
-static bool capabilities_left(void) {
+#define CAP_BIT(c) (UINT64_C(1) << (c))
+#define CAP_PERFMON_NUMBER 38 /* linux/capability.h's CAP_PERFMON and CAP_BPF, absent from older headers */
+#define CAP_BPF_NUMBER 39
+
+/* The permitted set as a mask; UINT64_MAX if it cannot be read. */
+static uint64_t capabilities_permitted(void) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
         if (syscall(SYS_capget, &h, data) < 0)
-                return true;
-        for (size_t i = 0; i < ELEMENTSOF(data); i++)
-                if (data[i].effective || data[i].permitted)
-                        return true;
-        return false;
+                return UINT64_MAX;
+        return (uint64_t)data[0].permitted | (uint64_t)data[1].permitted << 32 | (uint64_t)data[0].effective |
+               (uint64_t)data[1].effective << 32;
+}
+
+/* Effective or permitted capabilities left beyond allowed: after setresuid() from root to another
+ * user the kernel clears both (unless kept on purpose), and this checks that it did. */
+static bool capabilities_left(uint64_t allowed) {
+        return (capabilities_permitted() & ~allowed) != 0;
+}
+
+/* Keep of what the process holds only keep (effective and permitted), nothing inheritable or
+ * ambient. 0, or -errno (a seccomp filter without capset, say). */
+static int capabilities_restrict(uint64_t keep) {
+        uint64_t had = capabilities_permitted();
+        if (had == UINT64_MAX)
+                return -EPERM;
+        (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        if ((had & ~keep) == 0)
+                return 0;
+        uint64_t left = had & keep;
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {
+                { .effective = (uint32_t)left, .permitted = (uint32_t)left },
+                { .effective = (uint32_t)(left >> 32), .permitted = (uint32_t)(left >> 32) },
+        };
+        return syscall(SYS_capset, &h, data) < 0 ? negative_errno() : 0;
+}
+
+/* Not root, but started with capabilities (systemd's AmbientCapabilities=): CAP_PERFMON was for
+ * loading the eBPF source and goes once it is loaded; CAP_BPF stays while that source is in use
+ * (before Linux 6.5 every bpf() call needs it, the updates of its watch maps too) and goes
+ * otherwise. Any other (CAP_NET_BIND_SERVICE for a reload's low ports) stays, as it was given. */
+static void capabilities_after_start(Core *m, bool keep_bpf) {
+        uint64_t had = capabilities_permitted();
+        uint64_t drop = CAP_BIT(CAP_PERFMON_NUMBER) | (keep_bpf ? 0 : CAP_BIT(CAP_BPF_NUMBER));
+        if (had == UINT64_MAX || (had & drop) == 0)
+                return;
+        int r = capabilities_restrict(had & ~drop);
+        if (r < 0)
+                log_msg(m, LOG_WARNING, NULL, "cannot give up CAP_PERFMON%s after start (%s): the daemon keeps it",
+                        keep_bpf ? "" : " and CAP_BPF", strerror(-r));
+        else
+                log_msg(m, LOG_NOTICE, NULL, "gave up %s%s", (had & CAP_BIT(CAP_PERFMON_NUMBER)) ? "CAP_PERFMON" : "",
+                        keep_bpf                          ? ", kept CAP_BPF (the eBPF source's watch maps)"
+                        : (had & CAP_BIT(CAP_BPF_NUMBER)) ? " CAP_BPF"
+                                                          : "");
 }
 
 /* The control socket file and, when tcpedud created it, its directory belong to the daemon's user
@@ -121,10 +166,12 @@ static void control_socket_chown(Core *m, const char *path, bool dir_created, ui
                 log_msg(m, LOG_WARNING, NULL, "control socket directory %s: cannot change its owner to uid %u: %m", dir, (unsigned)uid);
 }
 
-int privileges_drop(Core *m, const char *control_socket, bool control_dir_created, char *error, size_t error_size) {
+int privileges_drop(Core *m, const char *control_socket, bool control_dir_created, bool keep_bpf, char *error, size_t error_size) {
         const DaemonConfig *d = &m->config->daemon;
+        uint64_t keep = keep_bpf ? CAP_BIT(CAP_BPF_NUMBER) : 0;
 
         if (geteuid() != 0) {
+                capabilities_after_start(m, keep_bpf);
                 name_of_uid(geteuid(), m->user_name, sizeof(m->user_name));
                 name_of_gid(getegid(), m->group_name, sizeof(m->group_name));
                 struct passwd *pw = d->user[0] ? lookup_user(d->user) : NULL;
@@ -178,11 +225,19 @@ int privileges_drop(Core *m, const char *control_socket, bool control_dir_create
                 snprintf(error, error_size, "cannot switch to gid %u: %m", (unsigned)gid);
                 return negative_errno();
         }
+        /* CAP_BPF, if the eBPF source needs it, survives the switch; nothing else does */
+        if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                keep = 0;
         if (setresuid(uid, uid, uid) < 0) {
                 snprintf(error, error_size, "cannot switch to user '%s' (uid %u): %m", user, (unsigned)uid);
                 return negative_errno();
         }
-        if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid || capabilities_left()) {
+        if (keep) {
+                (void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+                if (capabilities_restrict(keep) < 0)
+                        keep = 0;
+        }
+        if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid || capabilities_left(keep)) {
                 snprintf(error, error_size, "switched to user '%s', but root privileges are still there: refusing to run", user);
                 return -EPERM;
         }
@@ -192,8 +247,8 @@ int privileges_drop(Core *m, const char *control_socket, bool control_dir_create
 
         snprintf(m->user_name, sizeof(m->user_name), "%s", user);
         name_of_gid(gid, m->group_name, sizeof(m->group_name));
-        log_msg(m, LOG_NOTICE, NULL,
-                "running as user %s (uid %u), group %s (gid %u), without capabilities: a reload cannot bind ports below 1024", m->user_name,
-                (unsigned)uid, m->group_name, (unsigned)gid);
+        log_msg(m, LOG_NOTICE, NULL, "running as user %s (uid %u), group %s (gid %u), %s: a reload cannot bind ports below 1024",
+                m->user_name, (unsigned)uid, m->group_name, (unsigned)gid,
+                keep ? "with CAP_BPF only (the eBPF source's watch maps)" : "without capabilities");
         return 0;
 }
