@@ -166,6 +166,37 @@ static void control_socket_chown(Core *m, const char *path, bool dir_created, ui
                 log_msg(m, LOG_WARNING, NULL, "control socket directory %s: cannot change its owner to uid %u: %m", dir, (unsigned)uid);
 }
 
+/* From root to uid and gid for good; CAP_BPF, if *keep asks for it, survives the switch (*keep is
+ * 0 if it could not), nothing else does. -errno with *error set if the switch failed. */
+static int switch_user(const char *user, uid_t uid, gid_t gid, uint64_t *keep, char *error, size_t error_size) {
+        /* The groups first, while still root; the uid last: after it nothing can be changed back. */
+        if (initgroups(user, gid) < 0) {
+                snprintf(error, error_size, "cannot set the groups of user '%s': %m", user);
+                return negative_errno();
+        }
+        if (setresgid(gid, gid, gid) < 0) {
+                snprintf(error, error_size, "cannot switch to gid %u: %m", (unsigned)gid);
+                return negative_errno();
+        }
+        /* CAP_BPF, if the eBPF source needs it, survives the switch; nothing else does */
+        if (*keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                *keep = 0;
+        if (setresuid(uid, uid, uid) < 0) {
+                snprintf(error, error_size, "cannot switch to user '%s' (uid %u): %m", user, (unsigned)uid);
+                return negative_errno();
+        }
+        if (*keep) {
+                (void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+                if (capabilities_restrict(*keep) < 0)
+                        *keep = 0;
+        }
+        if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid || capabilities_left(*keep)) {
+                snprintf(error, error_size, "switched to user '%s', but root privileges are still there: refusing to run", user);
+                return -EPERM;
+        }
+        return 0;
+}
+
 int privileges_drop(Core *m, const char *control_socket, bool control_dir_created, bool keep_bpf, char *error, size_t error_size) {
         const DaemonConfig *d = &m->config->daemon;
         uint64_t keep = keep_bpf ? CAP_BIT(CAP_BPF_NUMBER) : 0;
@@ -216,31 +247,9 @@ int privileges_drop(Core *m, const char *control_socket, bool control_dir_create
 
         control_socket_chown(m, control_socket, control_dir_created, uid, gid);
 
-        /* The groups first, while still root; the uid last: after it nothing can be changed back. */
-        if (initgroups(user, gid) < 0) {
-                snprintf(error, error_size, "cannot set the groups of user '%s': %m", user);
-                return negative_errno();
-        }
-        if (setresgid(gid, gid, gid) < 0) {
-                snprintf(error, error_size, "cannot switch to gid %u: %m", (unsigned)gid);
-                return negative_errno();
-        }
-        /* CAP_BPF, if the eBPF source needs it, survives the switch; nothing else does */
-        if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-                keep = 0;
-        if (setresuid(uid, uid, uid) < 0) {
-                snprintf(error, error_size, "cannot switch to user '%s' (uid %u): %m", user, (unsigned)uid);
-                return negative_errno();
-        }
-        if (keep) {
-                (void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-                if (capabilities_restrict(keep) < 0)
-                        keep = 0;
-        }
-        if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid || capabilities_left(keep)) {
-                snprintf(error, error_size, "switched to user '%s', but root privileges are still there: refusing to run", user);
-                return -EPERM;
-        }
+        int r = switch_user(user, uid, gid, &keep, error, error_size);
+        if (r < 0)
+                return r;
         /* Nothing the daemon could exec would give them back either. */
         (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         m->privileges_dropped = true;
