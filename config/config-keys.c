@@ -22,8 +22,8 @@ const ConfigKey config_keys[] = {
         { SECTION_DAEMON, "log_transitions", KEY_LOG_TRANSITIONS, D(log_transitions), 0, 0, "all",
           "all: one journal entry per state transition; summary: one per connection; off: none" },
         { SECTION_DAEMON, "kernel_source", KEY_KERNEL_SOURCE, D(kernel_source), 0, 0, "auto",
-          "where TCP states come from: tcp_info (TCP_INFO and sock_diag) or auto (tcp_info for now; bpf is reserved for the eBPF source); "
-          "read at start" },
+          "where TCP states come from: bpf (the kernel's tracepoint through eBPF), tcp_info (TCP_INFO and sock_diag) or auto (bpf "
+          "when it loads, else tcp_info); read at start" },
         { SECTION_DAEMON, "max_connections", KEY_UINT, D(max_connections), 1, 1000000, "10000", "connections over all servers" },
         { SECTION_DAEMON, "log_level", KEY_LOG_LEVEL, D(log_level), 0, 7, "info",
           "emerg, alert, crit, err, warning, notice, info or debug" },
