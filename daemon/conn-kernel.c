@@ -45,13 +45,13 @@ static size_t bucket_of(uint64_t cookie) {
 
 static Conn *lookup(ConnKernel *k, uint64_t cookie) {
         for (Conn *c = k->buckets[bucket_of(cookie)]; c; c = c->kernel_next)
-                if (c->diag_cookie == cookie)
+                if (c->kernel_cookie == cookie)
                         return c;
         return NULL;
 }
 
 static void map_remove(ConnKernel *k, Conn *c) {
-        for (Conn **p = &k->buckets[bucket_of(c->diag_cookie)]; *p; p = &(*p)->kernel_next)
+        for (Conn **p = &k->buckets[bucket_of(c->kernel_cookie)]; *p; p = &(*p)->kernel_next)
                 if (*p == c) {
                         *p = c->kernel_next;
                         c->kernel_next = NULL;
@@ -349,7 +349,7 @@ static bool claim_held(ConnKernel *k, Conn *c) {
         kernel_bpf_drain(k->bpf);
         for (size_t i = 0; i < k->held_n && c->kernel_tracked; i++) {
                 Held *h = &k->held[(k->held_head + i) % CONN_KERNEL_HELD_MAX];
-                if (h->claimed || h->ev.cookie != c->diag_cookie)
+                if (h->claimed || h->ev.cookie != c->kernel_cookie)
                         continue;
                 h->claimed = true;
                 any = true;
@@ -367,7 +367,7 @@ bool conn_kernel_track(Conn *c, bool accepted) {
 
         if (!k || c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0 || cookie == 0)
                 return false;
-        c->diag_cookie = cookie;
+        c->diag_cookie = c->kernel_cookie = cookie;
         if (!accepted && kernel_bpf_watch_cookie(k->bpf, cookie) < 0) {
                 k->st.fallbacks++;
                 log_msg(m, LOG_WARNING, MID_LIMIT, "session %s: eBPF source: cannot watch its socket (%u watched at most): TCP_INFO", c->id,
@@ -390,11 +390,11 @@ bool conn_kernel_track(Conn *c, bool accepted) {
 
 void conn_kernel_untrack(Conn *c) {
         ConnKernel *k = c->server->core->kernel;
-        if (!k || !c->diag_cookie || lookup(k, c->diag_cookie) != c)
+        if (!k || !c->kernel_cookie || lookup(k, c->kernel_cookie) != c)
                 return;
         map_remove(k, c);
         if (c->session)
-                (void)kernel_bpf_unwatch_cookie(k->bpf, c->diag_cookie);
+                (void)kernel_bpf_unwatch_cookie(k->bpf, c->kernel_cookie);
         c->kernel_tracked = false;
 }
 

@@ -59,7 +59,8 @@ struct Conn {
         sd_event_source *timer; /* close deadline, or the watch of a lingering 4-tuple */
         sd_event_source *probe; /* while in FIN_WAIT_1: looks again for the ACK of our FIN */
         uint64_t diag_cookie; /* the socket's cookie (SO_COOKIE, sock_diag's); 0 while unknown */
-        Conn *kernel_next; /* in the eBPF source's cookie table (conn-kernel.c) */
+        Conn *kernel_next; /* in the eBPF source's cookie table (conn-kernel.c), under kernel_cookie */
+        uint64_t kernel_cookie;
         uint64_t kernel_ns; /* while a step from the eBPF source is recorded: the kernel's time of it */
         uint32_t retransmits; /* seen by the eBPF source */
         uint16_t resets_sent, resets_received;
