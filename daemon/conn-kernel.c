@@ -22,6 +22,7 @@
 
 typedef struct Held {
         KernelEvent ev;
+        uint64_t held_usec; /* when the daemon read it (CLOCK_MONOTONIC): a stopped daemon reads old events */
         bool claimed;
 } Held;
 
@@ -61,16 +62,12 @@ static void map_remove(ConnKernel *k, Conn *c) {
 
 /* ---- events held until accept() ---- */
 
-static uint64_t mono_ns(Core *core) {
-        return core_now(core, CLOCK_MONOTONIC) * 1000;
-}
-
 /* Drop what is claimed or too old from the front. */
 static void held_trim(ConnKernel *k) {
-        uint64_t now = mono_ns(k->core);
+        uint64_t now = core_now(k->core, CLOCK_MONOTONIC);
         while (k->held_n) {
                 Held *h = &k->held[k->held_head];
-                if (!h->claimed && h->ev.time_ns + CONN_KERNEL_HELD_USEC * 1000 > now)
+                if (!h->claimed && h->held_usec + CONN_KERNEL_HELD_USEC > now)
                         break;
                 if (!h->claimed)
                         k->st.unmatched++;
@@ -91,7 +88,7 @@ static void hold(ConnKernel *k, const KernelEvent *ev) {
                                 "fall back to TCP_INFO",
                                 CONN_KERNEL_HELD_MAX);
         }
-        k->held[(k->held_head + k->held_n) % CONN_KERNEL_HELD_MAX] = (Held){ .ev = *ev };
+        k->held[(k->held_head + k->held_n) % CONN_KERNEL_HELD_MAX] = (Held){ .ev = *ev, .held_usec = core_now(k->core, CLOCK_MONOTONIC) };
         k->held_n++;
         k->st.held++;
 }
