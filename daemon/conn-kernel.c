@@ -30,6 +30,7 @@ struct ConnKernel {
         Core *core;
         KernelBpf *bpf;
         Conn *buckets[BUCKETS]; /* cookie -> tracked connection, chained through kernel_next */
+        uint16_t port_users[UINT16_MAX + 1]; /* listeners per watched port */
         Held held[CONN_KERNEL_HELD_MAX]; /* a FIFO of events for cookies not known yet */
         size_t held_head, held_n;
         uint64_t last_dropped;
@@ -330,14 +331,24 @@ bool conn_kernel_active(Core *core) {
         return core->kernel != NULL;
 }
 
-void conn_kernel_watch_port(Core *core, uint16_t port) {
-        if (core->kernel && kernel_bpf_watch_port(core->kernel->bpf, port) < 0)
+bool conn_kernel_watch_port(Core *core, uint16_t port) {
+        ConnKernel *k = core->kernel;
+        if (!k || port == 0)
+                return false;
+        if (k->port_users[port] == 0 && kernel_bpf_watch_port(k->bpf, port) < 0) {
                 log_msg(core, LOG_WARNING, MID_LIMIT, "eBPF source: cannot watch port %u: its connections use TCP_INFO", port);
+                return false;
+        }
+        k->port_users[port]++;
+        return true;
 }
 
 void conn_kernel_unwatch_port(Core *core, uint16_t port) {
-        if (core->kernel)
-                (void)kernel_bpf_unwatch_port(core->kernel->bpf, port);
+        ConnKernel *k = core->kernel;
+        if (!k || k->port_users[port] == 0)
+                return;
+        if (--k->port_users[port] == 0)
+                (void)kernel_bpf_unwatch_port(k->bpf, port);
 }
 
 /* An accepted socket: its steps so far, from the held events, in the kernel's order. */

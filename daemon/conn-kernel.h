@@ -39,8 +39,9 @@ typedef struct ConnKernelStats {
 int conn_kernel_start(Core *core, int kernel_source, char *why, size_t why_size);
 void conn_kernel_stop(Core *core);
 bool conn_kernel_active(Core *core);
-/* A listener's port: its accepted children are seen from their first step. */
-void conn_kernel_watch_port(Core *core, uint16_t port);
+/* A listener's port: its accepted children are seen from their first step. Counted: the port is
+ * watched while one listener or more has it. true if watched (to be unwatched once). */
+bool conn_kernel_watch_port(Core *core, uint16_t port);
 void conn_kernel_unwatch_port(Core *core, uint16_t port);
 /* Track c from now on: an accepted socket (its held steps are recorded now) or a client socket
  * before connect(). false: not tracked (no source, or its steps cannot all be had): TCP_INFO. */

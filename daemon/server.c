@@ -47,25 +47,11 @@ void listener_discard(Listener *l) {
         listener_free(l);
 }
 
-/* The eBPF source watches a listener's port while some listener of the daemon has it. */
-static void listener_unwatch_port(Listener *l) {
-        Core *m = l->server ? l->server->core : NULL;
-        uint16_t port = l->bound.sa.sa_family ? sockaddr_port(&l->bound.sa) : 0;
-        if (!m || !port || !conn_kernel_active(m))
-                return;
-        for (size_t i = 0; i < m->n_servers; i++)
-                for (unsigned k = 0; k < m->servers[i]->n_listeners; k++) {
-                        Listener *o = m->servers[i]->listeners[k];
-                        if (o != l && sockaddr_port(&o->bound.sa) == port)
-                                return;
-                }
-        conn_kernel_unwatch_port(m, port);
-}
-
 static void listener_free(Listener *l) {
         if (!l)
                 return;
-        listener_unwatch_port(l);
+        if (l->port_watched)
+                conn_kernel_unwatch_port(l->server->core, sockaddr_port(&l->bound.sa));
         sd_event_source_disable_unref(l->source);
         if (l->passed)
                 passed_fds_release(&l->server->core->passed, l->fd); /* systemd's: it stays open and listening */
@@ -358,7 +344,7 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
         if (l->fd >= 0) {
                 l->passed = true;
                 (void)listen(l->fd, (int)s->cfg.backlog);
-                conn_kernel_watch_port(s->core, sockaddr_port(&l->bound.sa));
+                l->port_watched = conn_kernel_watch_port(s->core, sockaddr_port(&l->bound.sa));
                 *ret = l;
                 return 0;
         }
@@ -385,7 +371,7 @@ static int listener_open(Server *s, const ListenAddr *la, Listener **ret, char *
                 goto fail;
         }
         /* (a child that came between listen() and this is caught by the next one: it falls back) */
-        conn_kernel_watch_port(s->core, sockaddr_port(&l->bound.sa));
+        l->port_watched = conn_kernel_watch_port(s->core, sockaddr_port(&l->bound.sa));
         *ret = l;
         return 0;
 fail:

@@ -35,6 +35,7 @@ struct Listener {
         char id[ID_STR_LEN + 1];
         bool port_zero; /* configured with port 0: only its own server may take it over */
         bool passed; /* passed by systemd: never closed, handed back to m->passed when let go */
+        bool port_watched; /* its port is watched by the eBPF source (conn-kernel.c) */
         sd_event_source *source;
 };
 
