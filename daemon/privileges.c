@@ -92,8 +92,8 @@ static void name_of_gid(gid_t gid, char *buf, size_t size) {
 #define CAP_PERFMON_NUMBER 38 /* linux/capability.h's CAP_PERFMON and CAP_BPF, absent from older headers */
 #define CAP_BPF_NUMBER 39
 
-/* The permitted set as a mask; UINT64_MAX if it cannot be read. */
-static uint64_t capabilities_permitted(void) {
+/* The permitted and effective sets as one mask; UINT64_MAX if they cannot be read. */
+static uint64_t capabilities_held(void) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
         if (syscall(SYS_capget, &h, data) < 0)
@@ -105,13 +105,13 @@ static uint64_t capabilities_permitted(void) {
 /* Effective or permitted capabilities left beyond allowed: after setresuid() from root to another
  * user the kernel clears both (unless kept on purpose), and this checks that it did. */
 static bool capabilities_left(uint64_t allowed) {
-        return (capabilities_permitted() & ~allowed) != 0;
+        return (capabilities_held() & ~allowed) != 0;
 }
 
 /* Keep of what the process holds only keep (effective and permitted), nothing inheritable or
  * ambient. 0, or -errno (a seccomp filter without capset, say). */
 static int capabilities_restrict(uint64_t keep) {
-        uint64_t had = capabilities_permitted();
+        uint64_t had = capabilities_held();
         if (had == UINT64_MAX)
                 return -EPERM;
         (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
@@ -131,7 +131,7 @@ static int capabilities_restrict(uint64_t keep) {
  * (before Linux 6.5 every bpf() call needs it, the updates of its watch maps too) and goes
  * otherwise. Any other (CAP_NET_BIND_SERVICE for a reload's low ports) stays, as it was given. */
 static void capabilities_after_start(Core *m, bool keep_bpf) {
-        uint64_t had = capabilities_permitted();
+        uint64_t had = capabilities_held();
         uint64_t drop = CAP_BIT(CAP_PERFMON_NUMBER) | (keep_bpf ? 0 : CAP_BIT(CAP_BPF_NUMBER));
         if (had == UINT64_MAX || (had & drop) == 0)
                 return;
